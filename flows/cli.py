@@ -1,0 +1,225 @@
+"""The `fineflow` command."""
+
+from __future__ import annotations
+
+import os
+
+# Before Prefect is imported: a pipeline that must run offline sends no usage analytics.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import yaml  # noqa: E402
+
+from flows.config import ConfigError, PipelineConfig  # noqa: E402
+
+SAMPLE_CRAWL = Path(__file__).resolve().parent.parent / "sample" / "crawl"
+
+
+class CommandError(RuntimeError):
+    """A failure to report as one line, with a non-zero exit."""
+
+
+def _parse_set(values: list[str]) -> dict[str, Any]:
+    overrides = {}
+    for item in values:
+        name, sep, raw = item.partition("=")
+        if not sep or not name:
+            raise ConfigError(f"--set {item!r}: expected section.field=value")
+        overrides[name.strip()] = yaml.safe_load(raw) if raw else ""
+    return overrides
+
+
+def _storage_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--storage", metavar="URL", help="storage root: a folder, s3://bucket/prefix or memory:// (default ./data)")
+
+
+def _config_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="YAML", help="a PipelineConfig in YAML")
+    parser.add_argument("--set", metavar="SECTION.FIELD=VALUE", action="append", default=[],
+                        help="override one setting, e.g. --set download.concurrency=8 (repeatable)")
+    _storage_args(parser)
+
+
+def _crawl_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--crawl", metavar="ID", help="crawl id, e.g. CC-MAIN-2024-10, or 'latest'")
+    parser.add_argument("--data-url", metavar="URL", help="root of crawl-data/: https://data.commoncrawl.org (default), s3://commoncrawl/ or file://")
+    parser.add_argument("--index-url", metavar="URL", help="collinfo.json used to resolve 'latest'")
+
+
+def _selection_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--max-warcs", type=int, metavar="N", help="the first N WARC files of the crawl")
+    group.add_argument("--sample", type=int, metavar="N", help="a random sample of N WARC files (see --seed)")
+    group.add_argument("--shard", metavar="I/N", help="every N-th WARC file starting at I (0-based)")
+    group.add_argument("--paths", nargs="+", metavar="PATH", help="exactly these WARC paths")
+    group.add_argument("--all", action="store_true", help="every WARC file of the crawl")
+    parser.add_argument("--seed", type=int, default=0, help="seed for --sample (default 0)")
+    parser.add_argument("--concurrency", type=int, metavar="N", help="WARC files downloaded at once")
+
+
+def build_config(args: argparse.Namespace) -> PipelineConfig:
+    overrides = _parse_set(getattr(args, "set", []) or [])
+    flag_map = {"storage": "storage.root", "crawl": "crawl.crawl", "data_url": "crawl.data_url",
+                "index_url": "crawl.index_url", "concurrency": "download.concurrency"}
+    for attr, dotted in flag_map.items():
+        value = getattr(args, attr, None)
+        if value is not None:
+            overrides[dotted] = value
+    selection = None
+    if getattr(args, "max_warcs", None) is not None:
+        selection = {"first": args.max_warcs}
+    elif getattr(args, "sample", None) is not None:
+        selection = {"sample": args.sample, "seed": args.seed}
+    elif getattr(args, "shard", None) is not None:
+        selection = {"shard": args.shard}
+    elif getattr(args, "paths", None):
+        selection = {"paths": args.paths}
+    elif getattr(args, "all", False):
+        selection = {}
+    if selection is not None:
+        overrides["download.selection"] = selection
+    return PipelineConfig.load(getattr(args, "config", None), overrides)
+
+
+def _run_flow(flow_fn, config: PipelineConfig):
+    state = flow_fn(config, return_state=True)
+    if not state.is_completed():
+        try:
+            state.result()
+        except BaseException as exc:  # noqa: BLE001 - turned into the one-line reason
+            raise CommandError(str(exc) or type(exc).__name__) from None
+        raise CommandError(state.message or f"flow ended {state.name}")
+    return state.result()
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    from flows.download import download_flow
+
+    config = build_config(args)
+    refs = _run_flow(download_flow, config)
+    total = sum(r.counts.get("bytes", 0) for r in refs)
+    reused = sum(r.reused for r in refs)
+    print(f"downloaded {len(refs)} WARC files ({total / 1e6:.1f} MB; {reused} already in storage) to {config.storage.root}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from storage import Store
+    from storage.status import collect_status
+
+    config = build_config(args)
+    rows = collect_status(Store(config.storage), args.stage)
+    if args.json:
+        print(json.dumps([r.model_dump(mode="json") for r in rows], indent=2))
+        return 0
+    if not rows:
+        print(f"nothing materialized under {config.storage.root}")
+        return 0
+    print(f"{'stage':<10} {'state':<10} {'key':<17} {'counts / error':<36} shard")
+    for r in rows:
+        detail = r.error or ", ".join(f"{k}={v}" for k, v in r.counts.items())
+        print(f"{r.stage:<10} {r.state.value:<10} {r.key:<17} {detail:<36} {r.shard or '-'}")
+    by_state: dict[str, int] = {}
+    for r in rows:
+        by_state[r.state.value] = by_state.get(r.state.value, 0) + 1
+    print("; ".join(f"{n} {s}" for s, n in sorted(by_state.items())))
+    return 0
+
+
+def cmd_clean(args: argparse.Namespace) -> int:
+    from storage import Store
+
+    config = build_config(args)
+    removed = Store(config.storage).clean_uncommitted(min_age_s=args.min_age)
+    for path in removed:
+        print(f"removed {path}")
+    print(f"{len(removed)} uncommitted output folder(s) removed")
+    return 0
+
+
+def demo_config(storage: str) -> PipelineConfig:
+    if not (SAMPLE_CRAWL / "crawl-data").is_dir():
+        raise CommandError(f"the sample crawl is missing at {SAMPLE_CRAWL}; run `python sample/generate.py`")
+    return PipelineConfig.load(overrides={
+        "storage.root": storage,
+        "crawl.crawl": "latest",
+        "crawl.data_url": SAMPLE_CRAWL.as_uri(),
+        "crawl.index_url": (SAMPLE_CRAWL / "collinfo.json").as_uri(),
+        "download.selection": {},
+    })
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from flows.download import download_flow
+    from storage import Store
+    from storage.status import collect_status
+
+    config = demo_config(args.storage or "./data/demo")
+    print(f"fineflow demo: the bundled sample crawl ({SAMPLE_CRAWL}) into {config.storage.root}")
+    refs = _run_flow(download_flow, config)
+    for r in refs:
+        print(f"  download  {r.shard}: {r.counts['bytes']:,} bytes, {r.counts['gzip_members']} records"
+              f"{' (already in storage)' if r.reused else ''}")
+    rows = collect_status(Store(config.storage))
+    print(f"{sum(r.state.value == 'committed' for r in rows)} outputs committed under {config.storage.root}; "
+          f"see them with: fineflow status --storage {config.storage.root}")
+    return 0
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fineflow", description="Common Crawl to a trained GPT, as Prefect flows.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("download", help="download WARC files of a crawl into storage",
+                       description="Download (and verify) WARC files of a Common Crawl crawl into storage. "
+                                   "Files already committed are skipped.")
+    _config_args(p)
+    _crawl_args(p)
+    _selection_args(p)
+    p.set_defaults(func=cmd_download)
+
+    p = sub.add_parser("status", help="what is materialized in storage, per stage and shard",
+                       description="List stage outputs under a storage root: committed, failed, partial, "
+                                   "and those the latest run planned but are missing.")
+    _config_args(p)
+    p.add_argument("--stage", help="only this stage")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("clean", help="remove uncommitted leftovers of killed or failed attempts",
+                       description="Remove stage output folders that have no valid manifest.")
+    _config_args(p)
+    p.add_argument("--min-age", type=float, default=3600.0, metavar="SECONDS",
+                   help="only folders untouched this long, sparing running attempts (default 3600)")
+    p.set_defaults(func=cmd_clean)
+
+    p = sub.add_parser("demo", help="the whole pipeline on the bundled sample crawl, offline",
+                       description="Run the pipeline (so far: download) on the sample crawl bundled in sample/.")
+    _storage_args(p)
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (ConfigError, CommandError) as exc:
+        print(f"fineflow: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("fineflow: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - one line for people; the traceback is in the logs
+        print(f"fineflow: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
