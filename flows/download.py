@@ -13,11 +13,13 @@ from storage import Store
 from storage.runs import PlannedOutput, RunPlan, write_plan
 from tasks.commoncrawl import list_warc_paths, resolve_crawl
 from tasks.download import DOWNLOAD, DownloadJob, download_task
-from tasks.stage import OutputRef, for_storage
+from tasks.stage import OutputRef, for_storage, retry_unless_permanent
 
 # Looking up the crawl is cheap and must see today's 'latest', so it is retried, never cached.
-resolve_crawl_task = task(resolve_crawl, name="resolve-crawl", retries=2, retry_delay_seconds=5, cache_policy=None)
-list_paths_task = task(list_warc_paths, name="list-warc-paths", retries=2, retry_delay_seconds=5, cache_policy=None)
+resolve_crawl_task = task(resolve_crawl, name="resolve-crawl", retries=2, retry_delay_seconds=5, cache_policy=None,
+                          retry_condition_fn=retry_unless_permanent)
+list_paths_task = task(list_warc_paths, name="list-warc-paths", retries=2, retry_delay_seconds=5, cache_policy=None,
+                       retry_condition_fn=retry_unless_permanent)
 
 
 def download_jobs(config: PipelineConfig, crawl: str, paths: list[str]) -> list[DownloadJob]:

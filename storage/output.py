@@ -84,8 +84,9 @@ class StageOutput:
 class _HashingFile:
     """Write-only file that checksums and counts as it goes, so nothing is read back."""
 
-    def __init__(self, raw: IO, on_close) -> None:
+    def __init__(self, raw: IO, on_close, on_discard) -> None:
         self._raw = raw
+        self._on_discard = on_discard
         self._hash = hashlib.sha256()
         self._size = 0
         self._on_close = on_close
@@ -118,12 +119,16 @@ class _HashingFile:
         """Abandon the file: an S3 multipart upload is aborted rather than completed."""
         discard = getattr(self._raw, "discard", None)
         if discard is not None:
-            discard()
+            try:
+                discard()
+            except RuntimeError:  # local files refuse in autocommit mode; they are removed below
+                pass
         if not self._raw.closed:
             try:
                 self._raw.close()
             except Exception:  # noqa: BLE001 - a broken half-written file is garbage anyway
                 pass
+        self._on_discard()
 
     @property
     def closed(self) -> bool:
@@ -154,12 +159,13 @@ class OutputWriter:
             raise ValueError(f"invalid output file name {name!r} (names starting with '_' are reserved)")
         if name in self._files:
             raise ValueError(f"{name!r} was already written in this output")
-        raw = self.output.store.open(f"{self.output.dir}/{name}", "wb")
+        rel = f"{self.output.dir}/{name}"
+        raw = self.output.store.open(rel, "wb")
 
         def record(size: int, sha256: str) -> None:
             self._files[name] = FileEntry(path=name, size=size, sha256=sha256)
 
-        return _HashingFile(raw, record)
+        return _HashingFile(raw, record, lambda: self.output.store.rm(rel))
 
     @property
     def files(self) -> list[FileEntry]:

@@ -190,7 +190,9 @@ class Fetcher:
                 if length is not None and not response.headers.get("Content-Encoding"):
                     self._set_total(state, int(length), on_total, url)
             received = 0
-            for chunk in response.iter_raw(self.settings.chunk_size):
+            # No re-chunking: bytes are handed on as they arrive, so a connection reset
+            # loses nothing already received and the resume starts right after it.
+            for chunk in response.iter_raw():
                 if skip:
                     if len(chunk) <= skip:
                         skip -= len(chunk)

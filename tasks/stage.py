@@ -221,7 +221,7 @@ def _forget_record(task_ctx: TaskRunContext, key: str) -> None:
         fs.rm(path)
 
 
-def _retry_unless_permanent(task: Task, task_run: Any, state: Any) -> bool:
+def retry_unless_permanent(task: Task, task_run: Any, state: Any) -> bool:
     try:
         state.result()
     except PermanentError:
@@ -248,7 +248,7 @@ def stage_task(stage: Stage[J], *, retries: int = 3, retry_delay_s: float = 10.0
         retries=retries,
         retry_delay_seconds=exponential_backoff(retry_delay_s),
         retry_jitter_factor=retry_jitter,
-        retry_condition_fn=_retry_unless_permanent,
+        retry_condition_fn=retry_unless_permanent,
         cache_policy=StageOutputCache(stage=stage),
         persist_result=True,
         result_serializer="json",

@@ -1,0 +1,128 @@
+"""Shared fixtures: synthetic crawls, the loopback crawl server, Prefect, moto's S3."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import io
+import json
+import os
+import random
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+from tests.crawlserver import CrawlServer  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE_CRAWL = REPO / "sample" / "crawl"
+
+
+@dataclass
+class Crawl:
+    root: Path
+    crawl: str
+    paths: list[str]
+
+    @property
+    def url(self) -> str:
+        return self.root.as_uri()
+
+    def file(self, path: str) -> Path:
+        return self.root / path
+
+    def bytes(self, path: str) -> bytes:
+        return (self.root / path).read_bytes()
+
+
+def write_warc(path: Path, records: int, body_size: int, seed: int) -> None:
+    """A WARC in Common Crawl's shape (one gzip member per record) with noisy bodies, so
+    it compresses little and sizes are predictable."""
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    rng = random.Random(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:
+        writer = WARCWriter(f, gzip=True)
+        for i in range(records):
+            noise = base64.b64encode(rng.randbytes(body_size))[:body_size]
+            body = b"<html><body><p>" + noise + b"</p></body></html>"
+            headers = StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.1")
+            record = writer.create_warc_record(f"https://example.org/{seed}/{i}", "response",
+                                               payload=io.BytesIO(body), http_headers=headers)
+            writer.write_record(record)
+
+
+def make_crawl(root: Path, crawl: str = "CC-MAIN-2099-01", files: int = 3, records: int = 40,
+               body_size: int = 4000, paths_lines: list[str] | None = None) -> Crawl:
+    paths = [f"crawl-data/{crawl}/segments/1700000000000.{i}/warc/{crawl}-{i:05d}.warc.gz" for i in range(files)]
+    for i, rel in enumerate(paths):
+        write_warc(root / rel, records, body_size, seed=i)
+    listing = root / f"crawl-data/{crawl}/warc.paths.gz"
+    listing.write_bytes(gzip.compress(("\n".join(paths_lines or paths) + "\n").encode(), mtime=0))
+    (root / "collinfo.json").write_text(json.dumps([{"id": crawl, "name": crawl}, {"id": "CC-MAIN-2000-01"}]))
+    return Crawl(root=root, crawl=crawl, paths=paths)
+
+
+@pytest.fixture
+def crawl(tmp_path: Path) -> Crawl:
+    return make_crawl(tmp_path / "cc")
+
+
+@pytest.fixture
+def server(crawl: Crawl) -> Iterator[CrawlServer]:
+    with CrawlServer(crawl.root) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="session")
+def prefect_api() -> Iterator[None]:
+    """Flows in tests report to a throwaway Prefect server with its own database."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """moto's S3 server on loopback, with dummy credentials in the environment."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")}
+    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
+    try:
+        yield endpoint
+    finally:
+        server.stop()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint: str, request: pytest.FixtureRequest) -> str:
+    import boto3
+
+    name = "ff-" + request.node.name.lower().replace("_", "-")[:40].strip("-")
+    boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1").create_bucket(Bucket=name)
+    return name
