@@ -8,7 +8,7 @@ from pydantic import Field
 
 from storage import OutputWriter
 from tasks.fetch import Fetcher, FetchSettings, join_url
-from tasks.gzipcheck import CorruptGzip, GzipMembersVerifier
+from tasks.gzipcheck import BackgroundVerifier, CorruptGzip
 from tasks.stage import Stage, StageContext, StageJob, StageResult, stage_task
 
 
@@ -39,8 +39,7 @@ def download_warc(job: DownloadJob, out: OutputWriter, ctx: StageContext) -> Sta
     with Fetcher(job.fetch, logger=ctx.logger) as fetcher:
         for attempt in range(1, job.verify_attempts + 1):
             total: dict[str, int | None] = {"size": None}
-            verifier = GzipMembersVerifier()
-            with out.open(name) as sink:
+            with BackgroundVerifier() as verifier, out.open(name) as sink:
                 try:
                     for chunk in fetcher.stream(url, on_total=lambda n: total.update(size=n)):
                         sink.write(chunk)

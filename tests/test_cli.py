@@ -69,3 +69,18 @@ def test_download_status_and_unknown_crawl(crawl, server, tmp_path, capsys):
 
     assert main(["clean", "--storage", store, "--min-age", "0"]) == 0
     assert "0 uncommitted output folder(s) removed" in capsys.readouterr().out
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_demo_downloads_the_sample_crawl_then_reuses_it(tmp_path, capsys):
+    from tests.conftest import SAMPLE_CRAWL
+
+    store = tmp_path / "demo"
+    assert main(["demo", "--storage", str(store)]) == 0
+    out = capsys.readouterr().out
+    assert "3 outputs committed" in out and "301 records" in out
+    for warc in sorted(SAMPLE_CRAWL.glob("crawl-data/*/segments/*/warc/*.warc.gz")):
+        [copy] = store.glob(f"download/*/{warc.name}")
+        assert copy.read_bytes() == warc.read_bytes()
+    assert main(["demo", "--storage", str(store)]) == 0
+    assert capsys.readouterr().out.count("(already in storage)") == 3
