@@ -72,9 +72,14 @@ class StageOutput:
             return OutputState.PARTIAL
         return OutputState.MISSING
 
-    def begin(self) -> OutputWriter:
-        """Start a fresh attempt: whatever an earlier attempt left here is garbage."""
-        self.store.rm(self.dir, recursive=True)
+    def begin(self, keep: bool = False) -> OutputWriter:
+        """Start an attempt. Whatever an earlier attempt left here is garbage and goes,
+        unless `keep` (a resumable stage picks up its own checkpoints)."""
+        if keep:
+            self.store.rm(f"{self.dir}/{FAILURE_NAME}")
+            self.store.rm(f"{self.dir}/{MANIFEST_NAME}")
+        else:
+            self.store.rm(self.dir, recursive=True)
         return OutputWriter(self)
 
     def open(self, name: str, mode: str = "rb") -> IO:
@@ -158,7 +163,7 @@ class OutputWriter:
         if not name or name.startswith("_") or ".." in name.split("/"):
             raise ValueError(f"invalid output file name {name!r} (names starting with '_' are reserved)")
         if name in self._files:
-            raise ValueError(f"{name!r} was already written in this output")
+            raise ValueError(f"{name!r} was already written in this output (forget() it first to replace it)")
         rel = f"{self.output.dir}/{name}"
         raw = self.output.store.open(rel, "wb")
 
@@ -166,6 +171,25 @@ class OutputWriter:
             self._files[name] = FileEntry(path=name, size=size, sha256=sha256)
 
         return _HashingFile(raw, record, lambda: self.output.store.rm(rel))
+
+    def exists(self, name: str) -> bool:
+        return self.output.store.exists(f"{self.output.dir}/{name}")
+
+    def adopt(self, name: str) -> FileEntry:
+        """List a file an earlier attempt of a resumable stage wrote, checksummed now."""
+        digest = hashlib.sha256()
+        size = 0
+        with self.output.store.open(f"{self.output.dir}/{name}", "rb") as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+                size += len(chunk)
+        self._files[name] = FileEntry(path=name, size=size, sha256=digest.hexdigest())
+        return self._files[name]
+
+    def forget(self, name: str) -> None:
+        """Remove a file this attempt wrote or adopted (an old checkpoint, say)."""
+        self._files.pop(name, None)
+        self.output.store.rm(f"{self.output.dir}/{name}")
 
     @property
     def files(self) -> list[FileEntry]:

@@ -71,7 +71,7 @@ class BackgroundVerifier:
     the next `feed` after it is found, so a bad download stops early.
     """
 
-    def __init__(self, max_pending: int = 64) -> None:
+    def __init__(self, max_pending: int = 16) -> None:
         self._queue: queue.Queue[bytes | None] = queue.Queue(max_pending)
         self._verifier = GzipMembersVerifier()
         self._error: CorruptGzip | None = None

@@ -36,40 +36,6 @@ class PermanentError(RuntimeError):
     """
 
 
-class StageJob(BaseModel):
-    """One unit of work of a stage. Subclasses add the fields their stage needs.
-
-    Every field shapes the output key except `storage`, `inputs` (which enter the key as
-    digests) and the fields a subclass lists in `not_in_key` (how to do the work, not
-    what comes out: timeouts, concurrency, mirrors).
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    not_in_key: ClassVar[frozenset[str]] = frozenset()
-
-    storage: StorageConfig
-    shard: str = Field(description="The unit of work, named for people")
-    inputs: list[str] = Field(default_factory=list, description="Digests of input manifests")
-
-    @property
-    def label(self) -> str:
-        return self.shard.rsplit("/", 1)[-1]
-
-    def output_config(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", exclude={"storage", "inputs", *self.not_in_key})
-
-
-J = TypeVar("J", bound=StageJob)
-
-
-@dataclass
-class StageResult:
-    """What a stage's function reports besides its files."""
-
-    counts: dict[str, int] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
 class OutputRef(BaseModel):
     """What a stage returns and Prefect caches: where the output is, never the data."""
 
@@ -81,6 +47,52 @@ class OutputRef(BaseModel):
     files: list[str]
     counts: dict[str, int]
     reused: bool = Field(False, description="Found committed in storage, nothing recomputed")
+
+    @property
+    def dir(self) -> str:
+        """The output's folder relative to the storage root."""
+        return f"{self.stage}/{self.key}"
+
+    def path(self, name: str) -> str:
+        return f"{self.dir}/{name}"
+
+
+class StageJob(BaseModel):
+    """One unit of work of a stage. Subclasses add the fields their stage needs.
+
+    Every field shapes the output key except `storage`, `sources` (which enter the key
+    as their manifest digests) and the fields a subclass lists in `not_in_key` (how to do
+    the work, not what comes out: timeouts, concurrency, mirrors).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    not_in_key: ClassVar[frozenset[str]] = frozenset()
+
+    storage: StorageConfig
+    shard: str = Field(description="The unit of work, named for people")
+    sources: list[OutputRef] = Field(default_factory=list, description="Committed outputs this job reads")
+
+    @property
+    def inputs(self) -> list[str]:
+        return [ref.digest for ref in self.sources]
+
+    @property
+    def label(self) -> str:
+        return self.shard.rsplit("/", 1)[-1]
+
+    def output_config(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude={"storage", "sources", *self.not_in_key})
+
+
+J = TypeVar("J", bound=StageJob)
+
+
+@dataclass
+class StageResult:
+    """What a stage's function reports besides its files."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class StageContext:
@@ -132,11 +144,16 @@ StageFunction = Callable[[J, OutputWriter, StageContext], StageResult]
 
 @dataclass(frozen=True)
 class Stage(Generic[J]):
-    """A named, versioned stage function. Bump `version` when its output changes."""
+    """A named, versioned stage function. Bump `version` when its output changes.
+
+    A `resumable` stage (training) keeps what an interrupted attempt wrote, so the next
+    attempt can continue from it; every other stage starts each attempt clean.
+    """
 
     name: str
     version: str
     work: StageFunction
+    resumable: bool = False
 
     def key(self, job: J) -> str:
         return content_key(self.name, self.version, job.output_config(), job.inputs)
@@ -151,7 +168,7 @@ class Stage(Generic[J]):
         if manifest is not None:
             ctx.logger.info("%s %s: already committed at %s", self.name, job.label, output.uri())
             return _ref(output, manifest, reused=True)
-        writer = output.begin()
+        writer = output.begin(keep=self.resumable)
         try:
             result = self.work(job, writer, ctx)
             manifest = writer.commit(

@@ -1,0 +1,85 @@
+"""The stage pattern on a toy stage: skip when committed, failures recorded, keys, resume."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import pytest
+
+from storage import OutputState, StorageConfig, Store
+from tasks.stage import OutputRef, Stage, StageJob, StageResult
+
+
+class EchoJob(StageJob):
+    not_in_key: ClassVar[frozenset[str]] = frozenset({"fail"})
+    text: str
+    fail: bool = False
+
+
+calls: list[str] = []
+
+
+def echo(job: EchoJob, out, ctx) -> StageResult:
+    calls.append(job.text)
+    with out.open("echo.txt") as f:
+        f.write(job.text.encode())
+    if job.fail:
+        raise RuntimeError("asked to fail")
+    return StageResult(counts={"chars": len(job.text)})
+
+
+ECHO = Stage(name="echo", version="1", work=echo)
+
+
+def make(tmp_path, **kw) -> EchoJob:
+    return EchoJob(storage=StorageConfig(root=str(tmp_path)), shard="s/one", **{"text": "hi", **kw})
+
+
+def test_runs_once_then_reuses(tmp_path):
+    calls.clear()
+    first = ECHO.run(make(tmp_path))
+    again = ECHO.run(make(tmp_path))
+    assert calls == ["hi"] and not first.reused and again.reused
+    assert first.counts == {"chars": 2} and first.files == ["echo.txt"] and first.digest == again.digest
+    assert (tmp_path / first.dir / "echo.txt").read_text() == "hi"
+
+
+def test_key_follows_output_settings_and_sources_only(tmp_path):
+    base = make(tmp_path)
+    assert ECHO.key(base) == ECHO.key(make(tmp_path, fail=True))  # how, not what
+    assert ECHO.key(base) != ECHO.key(make(tmp_path, text="other"))
+    src = OutputRef(stage="up", key="k", shard=None, uri="u", digest="d1", files=[], counts={})
+    with_src = make(tmp_path, sources=[src])
+    assert with_src.inputs == ["d1"] and ECHO.key(with_src) != ECHO.key(base)
+    changed = make(tmp_path, sources=[src.model_copy(update={"digest": "d2"})])
+    assert ECHO.key(changed) != ECHO.key(with_src)
+
+
+def test_failure_is_recorded_and_nothing_committed(tmp_path):
+    job = make(tmp_path, fail=True)
+    with pytest.raises(RuntimeError, match="asked to fail"):
+        ECHO.run(job)
+    output = ECHO.output(job)
+    assert output.state() == OutputState.FAILED
+    assert output.read_failure().error == "RuntimeError: asked to fail" and output.read_failure().shard == "s/one"
+
+
+def test_resumable_stage_keeps_and_adopts_earlier_files(tmp_path):
+    def resume(job, out, ctx):
+        if out.exists("step1.bin"):
+            out.adopt("step1.bin")
+        else:
+            with out.open("step1.bin") as f:
+                f.write(b"one")
+            if job.fail:
+                raise RuntimeError("killed after step 1")
+        with out.open("step2.bin") as f:
+            f.write(b"two")
+        return StageResult()
+
+    stage = Stage(name="resume", version="1", work=resume, resumable=True)
+    with pytest.raises(RuntimeError):
+        stage.run(make(tmp_path, fail=True))
+    ref = stage.run(make(tmp_path, fail=True))
+    assert ref.files == ["step1.bin", "step2.bin"]
+    assert Store(str(tmp_path)).output("resume", ref.key).state() == OutputState.COMMITTED
