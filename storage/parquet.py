@@ -16,6 +16,16 @@ if TYPE_CHECKING:
     from storage.output import OutputWriter
     from storage.store import Store
 
+# Stages that pass documents on name those files `documents-00000.parquet`, ...; what they
+# set aside goes in other prefixes (`rejected-`, `removed-`) that downstream stages skip.
+DOCUMENTS_PREFIX = "documents"
+
+
+def document_files(files: Sequence[str]) -> list[str]:
+    """The files of a stage output that downstream stages read as its documents."""
+    return sorted(f for f in files if f.startswith(f"{DOCUMENTS_PREFIX}-") and f.endswith(".parquet"))
+
+
 # One row per document. `id` is stable: derived from the WARC record id.
 DOCUMENT_FIELDS = [
     pa.field("id", pa.string(), nullable=False),

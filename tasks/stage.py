@@ -134,6 +134,20 @@ class StageContext:
         except Exception as exc:  # noqa: BLE001 - progress is never worth failing the work for
             self.logger.debug("progress artifact not updated: %s", exc)
 
+    def table(self, key: str, rows: list[dict[str, Any]], description: str = "") -> None:
+        """A table artifact in the Prefect UI (nothing outside Prefect)."""
+        if self._artifacts:
+            from prefect.artifacts import create_table_artifact
+
+            create_table_artifact(table=rows, key=key, description=description)
+
+    def markdown(self, key: str, text: str, description: str = "") -> None:
+        """A markdown artifact in the Prefect UI (nothing outside Prefect)."""
+        if self._artifacts:
+            from prefect.artifacts import create_markdown_artifact
+
+            create_markdown_artifact(markdown=text, key=key, description=description)
+
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
