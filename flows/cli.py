@@ -8,9 +8,11 @@ import os
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 import argparse  # noqa: E402
+import contextlib  # noqa: E402
 import json  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
 from typing import Any  # noqa: E402
 
 import yaml  # noqa: E402
@@ -18,6 +20,7 @@ import yaml  # noqa: E402
 from flows.config import ConfigError, PipelineConfig  # noqa: E402
 
 SAMPLE_CRAWL = Path(__file__).resolve().parent.parent / "sample" / "crawl"
+STAGE_CHOICES = ["download", "extract", "filter"]
 
 
 class CommandError(RuntimeError):
@@ -86,26 +89,84 @@ def build_config(args: argparse.Namespace) -> PipelineConfig:
     return PipelineConfig.load(getattr(args, "config", None), overrides)
 
 
+@contextlib.contextmanager
+def prefect_api() -> Iterator[None]:
+    """Without PREFECT_API_URL, one temporary Prefect server for this command.
+
+    Prefect would start one per process otherwise: the flow's, and again in every worker
+    of a process pool, whose task runs would then land in servers nobody can see.
+    """
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    if PREFECT_API_URL.value():
+        yield
+        return
+    from prefect.server.api.server import SubprocessASGIServer
+
+    server = SubprocessASGIServer()
+    server.start()
+    os.environ["PREFECT_API_URL"] = server.api_url  # inherited by worker processes
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
+            yield
+    finally:
+        os.environ.pop("PREFECT_API_URL", None)
+        server.stop()
+
+
 def _run_flow(flow_fn, config: PipelineConfig):
-    state = flow_fn(config, return_state=True)
-    if not state.is_completed():
-        try:
-            state.result()
-        except BaseException as exc:  # noqa: BLE001 - turned into the one-line reason
-            raise CommandError(str(exc) or type(exc).__name__) from None
-        raise CommandError(state.message or f"flow ended {state.name}")
-    return state.result()
+    with prefect_api():
+        state = flow_fn(config, return_state=True)
+        if not state.is_completed():
+            try:
+                state.result()
+            except BaseException as exc:  # noqa: BLE001 - turned into the one-line reason
+                raise CommandError(str(exc) or type(exc).__name__) from None
+            raise CommandError(state.message or f"flow ended {state.name}")
+        return state.result()
+
+
+def _print_outputs(results: dict, last: str) -> None:
+    for path, refs in results.items():
+        r = refs[last]
+        detail = ", ".join(f"{k}={v}" for k, v in r.counts.items() if not k.startswith("records:"))
+        print(f"  {r.stage:<9} {path.rsplit('/', 1)[-1]}: {detail}{' (already in storage)' if r.reused else ''}")
+
+
+def _print_funnel(results: dict) -> None:
+    from flows.pipeline import funnel_rows
+
+    rows = funnel_rows(results)
+    if rows:
+        print(f"{'stage':<9} {'outcome':<52} {'records':>8} {'share':>7}")
+        for row in rows:
+            print(f"{row['stage']:<9} {row['outcome']:<52} {row['records']:>8} {row['share']:>7}")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from flows.pipeline import STAGE_NAMES, run_pipeline
+
+    config = build_config(args)
+    first = getattr(args, "first", None) or STAGE_NAMES[0]
+    last = getattr(args, "last", None) or STAGE_NAMES[-1]
+    if STAGE_NAMES.index(first) > STAGE_NAMES.index(last):
+        raise CommandError(f"--from {first} comes after --until {last}")
+    results = _run_flow(lambda c, return_state: run_pipeline(c, first, last, return_state=return_state), config)
+    _print_outputs(results, last)
+    _print_funnel(results)
+    reused = sum(refs[last].reused for refs in results.values())
+    print(f"{last}: {len(results)} outputs ({reused} already in storage) under {config.storage.root}")
+    return 0
+
+
+def cmd_stage(args: argparse.Namespace) -> int:
+    args.first = args.last = args.name
+    return cmd_run(args)
 
 
 def cmd_download(args: argparse.Namespace) -> int:
-    from flows.download import download_flow
-
-    config = build_config(args)
-    refs = _run_flow(download_flow, config)
-    total = sum(r.counts.get("bytes", 0) for r in refs)
-    reused = sum(r.reused for r in refs)
-    print(f"downloaded {len(refs)} WARC files ({total / 1e6:.1f} MB; {reused} already in storage) to {config.storage.root}")
-    return 0
+    args.first = args.last = "download"
+    return cmd_run(args)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -155,16 +216,16 @@ def demo_config(storage: str) -> PipelineConfig:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from flows.download import download_flow
+    from flows.pipeline import run_pipeline
     from storage import Store
     from storage.status import collect_status
 
     config = demo_config(args.storage or "./data/demo")
     print(f"fineflow demo: the bundled sample crawl ({SAMPLE_CRAWL}) into {config.storage.root}")
-    refs = _run_flow(download_flow, config)
-    for r in refs:
-        print(f"  download  {r.shard}: {r.counts['bytes']:,} bytes, {r.counts['gzip_members']} records"
-              f"{' (already in storage)' if r.reused else ''}")
+    results = _run_flow(lambda c, return_state: run_pipeline(c, "download", "filter", return_state=return_state),
+                        config)
+    _print_outputs(results, "filter")
+    _print_funnel(results)
     rows = collect_status(Store(config.storage))
     print(f"{sum(r.state.value == 'committed' for r in rows)} outputs committed under {config.storage.root}; "
           f"see them with: fineflow status --storage {config.storage.root}")
@@ -183,6 +244,24 @@ def make_parser() -> argparse.ArgumentParser:
     _selection_args(p)
     p.set_defaults(func=cmd_download)
 
+    p = sub.add_parser("run", help="run the pipeline (download, extract, filter) for the selected WARC files",
+                       description="Run the stages from --from to --until for each selected WARC file; stages before "
+                                   "--from are read from storage. Outputs already committed are reused.")
+    _config_args(p)
+    _crawl_args(p)
+    _selection_args(p)
+    p.add_argument("--from", dest="first", choices=STAGE_CHOICES, help="first stage to run (default download)")
+    p.add_argument("--until", dest="last", choices=STAGE_CHOICES, help="last stage to run (default filter)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("stage", help="run one stage alone against the outputs already in storage",
+                       description="Run one stage for each selected WARC file, reading its inputs from storage.")
+    p.add_argument("name", choices=STAGE_CHOICES, help="the stage")
+    _config_args(p)
+    _crawl_args(p)
+    _selection_args(p)
+    p.set_defaults(func=cmd_stage)
+
     p = sub.add_parser("status", help="what is materialized in storage, per stage and shard",
                        description="List stage outputs under a storage root: committed, failed, partial, "
                                    "and those the latest run planned but are missing.")
@@ -199,7 +278,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_clean)
 
     p = sub.add_parser("demo", help="the whole pipeline on the bundled sample crawl, offline",
-                       description="Run the pipeline (so far: download) on the sample crawl bundled in sample/.")
+                       description="Run the pipeline (so far: download, extract, filter) on the sample crawl "
+                                   "bundled in sample/.")
     _storage_args(p)
     p.set_defaults(func=cmd_demo)
     return parser

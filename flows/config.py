@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from storage import StorageConfig
 from tasks.commoncrawl import CrawlSettings, Selection
+from tasks.extract import ExtractSettings
 from tasks.fetch import FetchSettings
+from tasks.filter import FilterSettings
 
 
 class ConfigError(ValueError):
@@ -29,6 +31,17 @@ class DownloadConfig(BaseModel):
     fetch: FetchSettings = Field(default_factory=FetchSettings)
 
 
+class RunnerSettings(BaseModel):
+    """How a flow runs its tasks. CPU-bound stages belong in processes, not threads."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["processes", "threads"] = "processes"
+    workers: int | None = Field(None, ge=1, description="Default: the number of CPU cores")
+    retries: int = Field(2, ge=0, le=20, description="Prefect retries of a failed task (download has its own)")
+    retry_delay_s: float = Field(10.0, ge=0, description="First retry delay; doubles each retry, with jitter")
+
+
 class PipelineConfig(BaseModel):
     """Everything a run needs. It is the flows' parameter, so the Prefect UI renders it as a form."""
 
@@ -37,6 +50,9 @@ class PipelineConfig(BaseModel):
     storage: StorageConfig = Field(default_factory=StorageConfig)
     crawl: CrawlSettings = Field(default_factory=CrawlSettings)
     download: DownloadConfig = Field(default_factory=DownloadConfig)
+    extract: ExtractSettings = Field(default_factory=ExtractSettings)
+    filter: FilterSettings = Field(default_factory=FilterSettings)
+    runner: RunnerSettings = Field(default_factory=RunnerSettings)
 
     @classmethod
     def load(cls, path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> PipelineConfig:

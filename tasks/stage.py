@@ -233,6 +233,7 @@ class StageOutputCache(CachePolicy):
         job = inputs.get("job")
         if self.stage is None or not isinstance(job, StageJob):
             return None
+        job = with_sources(job, inputs.get("sources"))
         output = self.stage.output(job)
         key = f"{self.stage.name}-{output.key}"
         if output.committed() is None:
@@ -262,13 +263,30 @@ def retry_unless_permanent(task: Task, task_run: Any, state: Any) -> bool:
     return True
 
 
-def stage_task(stage: Stage[J], *, retries: int = 3, retry_delay_s: float = 10.0,
-               retry_jitter: float = 0.5, tags: tuple[str, ...] = ()) -> Task[[J], OutputRef]:
-    """The Prefect task for a stage; bind it to a storage root with `for_storage`."""
+def with_sources(job: J, sources: list[OutputRef] | None) -> J:
+    """The job reading `sources`, when they are given apart from it."""
+    return job if sources is None else job.model_copy(update={"sources": list(sources)})
 
-    def run(job: J) -> OutputRef:
+
+def committed_ref(stage: Stage[J], job: J) -> OutputRef | None:
+    """The job's output if it is already committed in storage, without running anything."""
+    output = stage.output(job)
+    manifest = output.committed()
+    return None if manifest is None else _ref(output, manifest, reused=True)
+
+
+def stage_task(stage: Stage[J], *, retries: int = 3, retry_delay_s: float = 10.0,
+               retry_jitter: float = 0.5, tags: tuple[str, ...] = ()) -> Task[..., OutputRef]:
+    """The Prefect task for a stage; bind it to a storage root with `for_storage`.
+
+    `sources` may be passed apart from the job so a flow can hand in the futures of the
+    upstream tasks: Prefect waits for them, and a failed upstream never starts this one.
+    """
+
+    def run(job: J, sources: list[OutputRef] | None = None) -> OutputRef:
         from prefect import get_run_logger
 
+        job = with_sources(job, sources)
         return stage.run(job, StageContext(stage.name, job.label, get_run_logger(), artifacts=True))
 
     run.__name__ = run.__qualname__ = f"{stage.name}_stage"

@@ -8,7 +8,7 @@ import pytest
 
 from flows.cli import main
 
-COMMANDS = ["download", "status", "clean", "demo"]
+COMMANDS = ["run", "stage", "download", "status", "clean", "demo"]
 
 
 @pytest.mark.parametrize("argv", [[], *([c] for c in COMMANDS)])
@@ -55,7 +55,7 @@ def test_download_status_and_unknown_crawl(crawl, server, tmp_path, capsys):
     assert not (tmp_path / "store" / "download").exists()
 
     assert main(["download", "--crawl", crawl.crawl, "--max-warcs", "2", *base]) == 0
-    assert "downloaded 2 WARC files" in capsys.readouterr().out
+    assert "download: 2 outputs (0 already in storage)" in capsys.readouterr().out
 
     assert main(["status", "--storage", store, "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
@@ -78,9 +78,11 @@ def test_demo_downloads_the_sample_crawl_then_reuses_it(tmp_path, capsys):
     store = tmp_path / "demo"
     assert main(["demo", "--storage", str(store)]) == 0
     out = capsys.readouterr().out
-    assert "3 outputs committed" in out and "301 records" in out
+    assert "9 outputs committed" in out
+    assert "extract   read" in out and "filter    rejected:language" in out
     for warc in sorted(SAMPLE_CRAWL.glob("crawl-data/*/segments/*/warc/*.warc.gz")):
         [copy] = store.glob(f"download/*/{warc.name}")
         assert copy.read_bytes() == warc.read_bytes()
+    assert len(list(store.glob("filter/*/documents-00000.parquet"))) == 3
     assert main(["demo", "--storage", str(store)]) == 0
     assert capsys.readouterr().out.count("(already in storage)") == 3

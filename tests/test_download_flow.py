@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from flows.config import PipelineConfig
-from flows.download import download_flow
+from flows.pipeline import make_job, run_pipeline
 from storage import OutputState, Store
 from tasks.download import DOWNLOAD
 from tests.conftest import make_crawl
@@ -25,7 +25,7 @@ def config_for(server, crawl, storage: dict, **download) -> PipelineConfig:
 
 
 def run(config):
-    state = download_flow(config, return_state=True)
+    state = run_pipeline(config, "download", "download", return_state=True)
     return state, state.state_details.flow_run_id
 
 
@@ -87,7 +87,7 @@ def test_one_missing_warc_fails_the_flow_by_name_and_the_others_complete(crawl, 
     server.inject(missing, Fault.status(404), times=10)
     state, run_id = run(config)
     assert state.is_failed()
-    with pytest.raises(Exception, match=rf"download failed for 1 of 3: download {missing.rsplit('/', 1)[-1]}: .*404"):
+    with pytest.raises(Exception, match=rf"1 of 3 WARC files failed: {missing.rsplit('/', 1)[-1]}: download failed: .*404"):
         state.result()
     store = Store(config.storage)
     assert set(committed(store, crawl)) == set(crawl.paths[:2])
@@ -157,6 +157,4 @@ def test_s3_multipart_upload_of_a_large_warc(tmp_path, s3_endpoint, s3_bucket):
 
 
 def _job(config, crawl, path):
-    from flows.download import download_jobs
-
-    return download_jobs(config, crawl.crawl, [path])[0]
+    return make_job("download", config, crawl.crawl, path)
