@@ -65,6 +65,13 @@ def _selection_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--concurrency", type=int, metavar="N", help="WARC files downloaded at once")
 
 
+def _pipeline_args(parser: argparse.ArgumentParser) -> None:
+    """What every command that runs stages takes: config, crawl, which WARC files."""
+    _config_args(parser)
+    _crawl_args(parser)
+    _selection_args(parser)
+
+
 def build_config(args: argparse.Namespace) -> PipelineConfig:
     overrides = _parse_set(getattr(args, "set", []) or [])
     flag_map = {"storage": "storage.root", "crawl": "crawl.crawl", "data_url": "crawl.data_url",
@@ -239,17 +246,13 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("download", help="download WARC files of a crawl into storage",
                        description="Download (and verify) WARC files of a Common Crawl crawl into storage. "
                                    "Files already committed are skipped.")
-    _config_args(p)
-    _crawl_args(p)
-    _selection_args(p)
+    _pipeline_args(p)
     p.set_defaults(func=cmd_download)
 
     p = sub.add_parser("run", help="run the pipeline (download, extract, filter) for the selected WARC files",
                        description="Run the stages from --from to --until for each selected WARC file; stages before "
                                    "--from are read from storage. Outputs already committed are reused.")
-    _config_args(p)
-    _crawl_args(p)
-    _selection_args(p)
+    _pipeline_args(p)
     p.add_argument("--from", dest="first", choices=STAGE_CHOICES, help="first stage to run (default download)")
     p.add_argument("--until", dest="last", choices=STAGE_CHOICES, help="last stage to run (default filter)")
     p.set_defaults(func=cmd_run)
@@ -257,9 +260,7 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("stage", help="run one stage alone against the outputs already in storage",
                        description="Run one stage for each selected WARC file, reading its inputs from storage.")
     p.add_argument("name", choices=STAGE_CHOICES, help="the stage")
-    _config_args(p)
-    _crawl_args(p)
-    _selection_args(p)
+    _pipeline_args(p)
     p.set_defaults(func=cmd_stage)
 
     p = sub.add_parser("status", help="what is materialized in storage, per stage and shard",
