@@ -18,9 +18,10 @@ from typing import Any  # noqa: E402
 import yaml  # noqa: E402
 
 from flows.config import ConfigError, PipelineConfig  # noqa: E402
+from flows.pipeline import STAGE_NAMES  # noqa: E402
 
 SAMPLE_CRAWL = Path(__file__).resolve().parent.parent / "sample" / "crawl"
-STAGE_CHOICES = ["download", "extract", "filter"]
+STAGE_CHOICES = STAGE_NAMES
 
 
 class CommandError(RuntimeError):
@@ -151,7 +152,7 @@ def _print_funnel(results: dict) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from flows.pipeline import STAGE_NAMES, run_pipeline
+    from flows.pipeline import run_pipeline
 
     config = build_config(args)
     first = getattr(args, "first", None) or STAGE_NAMES[0]
