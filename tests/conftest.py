@@ -20,6 +20,9 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 from tests.crawlserver import CrawlServer  # noqa: E402
 
+# Fixtures shared by several modules: committed token shards and a tokenizer.
+pytest_plugins = ["tests.tokens_fixture"]
+
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_CRAWL = REPO / "sample" / "crawl"
 
