@@ -9,11 +9,14 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import fsspec
 
 from storage.config import StorageConfig
+
+if TYPE_CHECKING:
+    from storage.output import StageOutput
 
 
 class StorageError(RuntimeError):

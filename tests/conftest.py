@@ -25,6 +25,9 @@ pytest_plugins = ["tests.tokens_fixture"]
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_CRAWL = REPO / "sample" / "crawl"
+SAMPLE_CRAWL_ID = "CC-MAIN-SAMPLE"
+SAMPLE_EXPECTED = json.loads((SAMPLE_CRAWL / "expected.json").read_text())
+SAMPLE_PATHS = gzip.decompress((SAMPLE_CRAWL / f"crawl-data/{SAMPLE_CRAWL_ID}/warc.paths.gz").read_bytes()).decode().split()
 
 
 @dataclass
@@ -169,3 +172,22 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+@pytest.fixture(scope="session")
+def sample_run(tmp_path_factory):
+    """download, extract and filter every WARC of the sample crawl, without Prefect (once per session)."""
+    from storage import StorageConfig, Store
+    from tasks.download import DOWNLOAD, DownloadJob
+    from tasks.extract import EXTRACT, ExtractJob
+    from tasks.filter import FILTER, FilterJob
+
+    storage = StorageConfig(root=str(tmp_path_factory.mktemp("sample-store")))
+    store = Store(storage)
+    runs = {}
+    for path in SAMPLE_PATHS:
+        d = DOWNLOAD.run(DownloadJob(storage=storage, shard=path, crawl=SAMPLE_CRAWL_ID, data_url=SAMPLE_CRAWL.as_uri()))
+        e = EXTRACT.run(ExtractJob(storage=storage, shard=path, crawl=SAMPLE_CRAWL_ID, sources=[d]))
+        f = FILTER.run(FilterJob(storage=storage, shard=path, sources=[e]))
+        runs[path.rsplit("/", 1)[-1]] = {"extract": e, "filter": f}
+    return store, runs

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import gzip
 import io
-import json
 from collections import Counter
 
 import pyarrow.parquet as pq
@@ -14,15 +12,11 @@ import trafilatura
 from storage import StorageConfig, Store
 from storage.parquet import document_files
 from tasks.accounting import AccountingError, check_balance
-from tasks.download import DOWNLOAD, DownloadJob
 from tasks.extract import EXTRACT, ExtractJob, ExtractSettings
 from tasks.filter import FILTER, FilterJob
 from tasks.htmltext import decode_html
 from tests.conftest import SAMPLE_CRAWL
-
-CRAWL = "CC-MAIN-SAMPLE"
-EXPECTED = json.loads((SAMPLE_CRAWL / "expected.json").read_text())
-PATHS = gzip.decompress((SAMPLE_CRAWL / f"crawl-data/{CRAWL}/warc.paths.gz").read_bytes()).decode().split()
+from tests.conftest import SAMPLE_CRAWL_ID as CRAWL, SAMPLE_EXPECTED as EXPECTED, SAMPLE_PATHS as PATHS
 
 
 def rows(store: Store, ref, prefix: str) -> list[dict]:
@@ -32,20 +26,6 @@ def rows(store: Store, ref, prefix: str) -> list[dict]:
             with store.open(ref.path(name)) as f:
                 out.extend(pq.read_table(f).to_pylist())
     return out
-
-
-@pytest.fixture(scope="module")
-def sample_run(tmp_path_factory):
-    """download, extract and filter every WARC of the sample crawl, without Prefect."""
-    storage = StorageConfig(root=str(tmp_path_factory.mktemp("sample-store")))
-    store = Store(storage)
-    runs = {}
-    for path in PATHS:
-        d = DOWNLOAD.run(DownloadJob(storage=storage, shard=path, crawl=CRAWL, data_url=SAMPLE_CRAWL.as_uri()))
-        e = EXTRACT.run(ExtractJob(storage=storage, shard=path, crawl=CRAWL, sources=[d]))
-        f = FILTER.run(FilterJob(storage=storage, shard=path, sources=[e]))
-        runs[path.rsplit("/", 1)[-1]] = {"extract": e, "filter": f}
-    return store, runs
 
 
 def expected_in(warc: str) -> list[dict]:
