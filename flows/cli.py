@@ -10,6 +10,7 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 import argparse  # noqa: E402
 import contextlib  # noqa: E402
 import json  # noqa: E402
+import random  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
@@ -118,6 +119,9 @@ def prefect_api() -> Iterator[None]:
         with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
             yield
     finally:
+        from prefect.logging.handlers import APILogHandler
+
+        APILogHandler.flush()  # the last task logs, before their server goes away
         os.environ.pop("PREFECT_API_URL", None)
         server.stop()
 
@@ -134,21 +138,27 @@ def _run_flow(flow_fn, config: PipelineConfig):
         return state.result()
 
 
-def _print_outputs(results: dict, last: str) -> None:
-    for path, refs in results.items():
-        r = refs[last]
+def _print_result(result, last: str) -> None:
+    from flows.pipeline import funnel_rows, summary_rows
+
+    for path, refs in result.shards.items():
+        stage = last if last in refs else next(reversed(refs), None)
+        if stage is None:
+            continue
+        r = refs[stage]
         detail = ", ".join(f"{k}={v}" for k, v in r.counts.items() if not k.startswith("records:"))
-        print(f"  {r.stage:<9} {path.rsplit('/', 1)[-1]}: {detail}{' (already in storage)' if r.reused else ''}")
-
-
-def _print_funnel(results: dict) -> None:
-    from flows.pipeline import funnel_rows
-
-    rows = funnel_rows(results)
+        print(f"  {stage:<9} {path.rsplit('/', 1)[-1]}: {detail}{' (already in storage)' if r.reused else ''}")
+    for stage, r in result.run.items():
+        detail = ", ".join(f"{k}={v}" for k, v in r.counts.items())
+        print(f"  {stage:<9} {r.uri}: {detail}{' (already in storage)' if r.reused else ''}")
+    rows = funnel_rows(result.shards)
     if rows:
         print(f"{'stage':<9} {'outcome':<52} {'records':>8} {'share':>7}")
         for row in rows:
             print(f"{row['stage']:<9} {row['outcome']:<52} {row['records']:>8} {row['share']:>7}")
+    for row in summary_rows(result):
+        if row["stage"] in ("tokenize", "train"):
+            print("  " + ", ".join(f"{k}={v}" for k, v in row.items()))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -159,11 +169,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     last = getattr(args, "last", None) or STAGE_NAMES[-1]
     if STAGE_NAMES.index(first) > STAGE_NAMES.index(last):
         raise CommandError(f"--from {first} comes after --until {last}")
-    results = _run_flow(lambda c, return_state: run_pipeline(c, first, last, return_state=return_state), config)
-    _print_outputs(results, last)
-    _print_funnel(results)
-    reused = sum(refs[last].reused for refs in results.values())
-    print(f"{last}: {len(results)} outputs ({reused} already in storage) under {config.storage.root}")
+    result = _run_flow(lambda c, return_state: run_pipeline(c, first, last, return_state=return_state), config)
+    _print_result(result, last)
+    if last in result.run:
+        ref = result.run[last]
+        print(f"{last}: {ref.uri}{' (already in storage)' if ref.reused else ''}")
+    else:
+        reused = sum(refs[last].reused for refs in result.shards.values() if last in refs)
+        print(f"{last}: {len(result.shards)} outputs ({reused} already in storage) under {config.storage.root}")
     return 0
 
 
@@ -211,7 +224,7 @@ def cmd_clean(args: argparse.Namespace) -> int:
     return 0
 
 
-def demo_config(storage: str) -> PipelineConfig:
+def demo_config(storage: str, overrides: dict[str, Any] | None = None) -> PipelineConfig:
     if not (SAMPLE_CRAWL / "crawl-data").is_dir():
         raise CommandError(f"the sample crawl is missing at {SAMPLE_CRAWL}; run `python sample/generate.py`")
     return PipelineConfig.load(overrides={
@@ -220,6 +233,10 @@ def demo_config(storage: str) -> PipelineConfig:
         "crawl.data_url": SAMPLE_CRAWL.as_uri(),
         "crawl.index_url": (SAMPLE_CRAWL / "collinfo.json").as_uri(),
         "download.selection": {},
+        # Sized for ~300 KB of text: a small vocabulary and enough documents to validate on.
+        "tokenizer.vocab_size": 4096,
+        "tokenize.validation_fraction": 0.1,
+        **(overrides or {}),
     })
 
 
@@ -227,16 +244,55 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from flows.pipeline import run_pipeline
     from storage import Store
     from storage.status import collect_status
+    from tasks.train import sample_text
 
-    config = demo_config(args.storage or "./data/demo")
+    config = demo_config(args.storage or "./data/demo", _parse_set(args.set))
     print(f"fineflow demo: the bundled sample crawl ({SAMPLE_CRAWL}) into {config.storage.root}")
-    results = _run_flow(lambda c, return_state: run_pipeline(c, "download", "filter", return_state=return_state),
-                        config)
-    _print_outputs(results, "filter")
-    _print_funnel(results)
-    rows = collect_status(Store(config.storage))
+    result = _run_flow(lambda c, return_state: run_pipeline(c, "download", "train", return_state=return_state),
+                       config)
+    _print_result(result, "train")
+    store = Store(config.storage)
+    train = result.run["train"]
+    print(f"sample from the trained model ({train.counts.get('steps')} steps): "
+          f"{sample_text(store, train, 'The', max_new_tokens=40, seed=0)!r}")
+    rows = collect_status(store)
     print(f"{sum(r.state.value == 'committed' for r in rows)} outputs committed under {config.storage.root}; "
           f"see them with: fineflow status --storage {config.storage.root}")
+    return 0
+
+
+def cmd_tokens(args: argparse.Namespace) -> int:
+    from storage import Store
+    from tasks.tokenize import describe_tokens, latest_token_outputs
+
+    config = build_config(args)
+    store = Store(config.storage)
+    found = latest_token_outputs(store)
+    if found is None:
+        raise CommandError(f"no token shards under {config.storage.root}; run `fineflow stage tokenize` first")
+    refs, tokenizer = found
+    print(describe_tokens(store, refs, tokenizer, n_samples=args.samples))
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from storage import Store
+    from tasks.train import sample_text
+
+    config = build_config(args)
+    seed = args.seed if args.seed is not None else random.randrange(2**31)
+    print(sample_text(Store(config.storage), args.run, args.prompt, max_new_tokens=args.max_tokens,
+                      temperature=args.temperature, top_k=args.top_k, seed=seed))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from storage import Store
+    from tasks.train import export_hf
+
+    config = build_config(args)
+    out = export_hf(Store(config.storage), args.run, args.out)
+    print(f"exported to {out} (load with transformers.GPT2LMHeadModel.from_pretrained({str(out)!r}))")
     return 0
 
 
@@ -250,12 +306,12 @@ def make_parser() -> argparse.ArgumentParser:
     _pipeline_args(p)
     p.set_defaults(func=cmd_download)
 
-    p = sub.add_parser("run", help="run the pipeline (download, extract, filter) for the selected WARC files",
+    p = sub.add_parser("run", help="run the pipeline, from download to train, for the selected WARC files",
                        description="Run the stages from --from to --until for each selected WARC file; stages before "
                                    "--from are read from storage. Outputs already committed are reused.")
     _pipeline_args(p)
     p.add_argument("--from", dest="first", choices=STAGE_CHOICES, help="first stage to run (default download)")
-    p.add_argument("--until", dest="last", choices=STAGE_CHOICES, help="last stage to run (default filter)")
+    p.add_argument("--until", dest="last", choices=STAGE_CHOICES, help="last stage to run (default train)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("stage", help="run one stage alone against the outputs already in storage",
@@ -263,6 +319,30 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("name", choices=STAGE_CHOICES, help="the stage")
     _pipeline_args(p)
     p.set_defaults(func=cmd_stage)
+
+    p = sub.add_parser("tokens", help="token shards at a glance: counts per split and decoded samples",
+                       description="Print token counts per split, bytes per token and a few decoded documents.")
+    _config_args(p)
+    p.add_argument("--samples", type=int, default=3, help="decoded documents to show (default 3)")
+    p.set_defaults(func=cmd_tokens)
+
+    p = sub.add_parser("sample", help="generate text from a trained model",
+                       description="Sample from the newest committed training run (or --run KEY).")
+    _config_args(p)
+    p.add_argument("--prompt", default="", help="text to continue")
+    p.add_argument("--run", help="a train output key (default: the newest)")
+    p.add_argument("--max-tokens", type=int, default=100)
+    p.add_argument("--temperature", type=float, default=0.8)
+    p.add_argument("--top-k", type=int, default=50)
+    p.add_argument("--seed", type=int, default=None)
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("export", help="export a trained model to the Hugging Face GPT-2 layout",
+                       description="Write config.json, model.safetensors and the tokenizer to --out.")
+    _config_args(p)
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--run", help="a train output key (default: the newest)")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("status", help="what is materialized in storage, per stage and shard",
                        description="List stage outputs under a storage root: committed, failed, partial, "
@@ -280,9 +360,11 @@ def make_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_clean)
 
     p = sub.add_parser("demo", help="the whole pipeline on the bundled sample crawl, offline",
-                       description="Run the pipeline (so far: download, extract, filter) on the sample crawl "
-                                   "bundled in sample/.")
+                       description="Run the whole pipeline on the sample crawl bundled in sample/: download, "
+                                   "extract, filter, dedup, tokenizer, tokenize, and a tiny GPT trained on CPU.")
     _storage_args(p)
+    p.add_argument("--set", metavar="SECTION.FIELD=VALUE", action="append", default=[],
+                   help="override one setting, e.g. --set train.steps=50 (repeatable)")
     p.set_defaults(func=cmd_demo)
     return parser
 

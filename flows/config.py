@@ -10,9 +10,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from storage import StorageConfig
 from tasks.commoncrawl import CrawlSettings, Selection
+from tasks.dedup import DedupSettings
 from tasks.extract import ExtractSettings
 from tasks.fetch import FetchSettings
 from tasks.filter import FilterSettings
+from tasks.tokenize import TokenizeSettings
+from tasks.tokenizer import TokenizerSettings
+from tasks.train import ModelSettings, TrainSettings
 
 
 class ConfigError(ValueError):
@@ -40,6 +44,7 @@ class RunnerSettings(BaseModel):
     workers: int | None = Field(None, ge=1, description="Default: the number of CPU cores")
     retries: int = Field(2, ge=0, le=20, description="Prefect retries of a failed task (download has its own)")
     retry_delay_s: float = Field(10.0, ge=0, description="First retry delay; doubles each retry, with jitter")
+    train_retries: int = Field(2, ge=0, le=20, description="Each retry of training resumes from its checkpoint")
 
 
 class PipelineConfig(BaseModel):
@@ -52,6 +57,11 @@ class PipelineConfig(BaseModel):
     download: DownloadConfig = Field(default_factory=DownloadConfig)
     extract: ExtractSettings = Field(default_factory=ExtractSettings)
     filter: FilterSettings = Field(default_factory=FilterSettings)
+    dedup: DedupSettings = Field(default_factory=DedupSettings)
+    tokenizer: TokenizerSettings = Field(default_factory=TokenizerSettings)
+    tokenize: TokenizeSettings = Field(default_factory=TokenizeSettings)
+    model: ModelSettings = Field(default_factory=ModelSettings)
+    train: TrainSettings = Field(default_factory=TrainSettings)
     runner: RunnerSettings = Field(default_factory=RunnerSettings)
 
     @classmethod

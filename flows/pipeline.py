@@ -1,9 +1,10 @@
-"""The pipeline flow: per WARC file, a chain of stage tasks; any contiguous range of stages.
+"""The pipeline flow: any contiguous range of stages, from Common Crawl to a trained GPT.
 
-Stages before `first` are not run: their outputs are looked up in storage (a single-stage
-rerun against what is already there). Stages from `first` to `last` run as Prefect tasks,
-each WARC file's chain moving on as soon as its own upstream task finishes, with no
-barrier between stages.
+Per WARC file, download, extract and filter run as a chain of tasks, each file moving on
+as soon as its own upstream task finishes. Dedup fans out per shard but must see every
+shard; the tokenizer, tokenize (per shard) and train follow. Stages before `first` are
+not run: their outputs are looked up in storage (a single-stage rerun against what is
+already there).
 """
 
 from __future__ import annotations
@@ -19,23 +20,37 @@ from prefect.futures import PrefectFuture
 from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
 from prefect.tasks import exponential_backoff
 
+from pydantic import BaseModel, Field
+
 from flows.config import PipelineConfig
 from storage import Store
 from storage.runs import PlannedOutput, RunPlan, write_plan
 from tasks.accounting import AccountingError, check_balance, check_handover
 from tasks.commoncrawl import list_warc_paths, resolve_crawl
+from tasks.dedup import DEDUP_STAGES, committed_dedup, plan_dedup, submit_dedup
 from tasks.download import DOWNLOAD, DownloadJob, download_task
 from tasks.extract import EXTRACT, ExtractJob, extract_task
 from tasks.filter import FILTER, FilterJob, filter_task
 from tasks.stage import OutputRef, Stage, StageJob, committed_ref, for_storage, retry_unless_permanent, with_sources
+from tasks.tokenize import TOKENIZE, token_totals, tokenize_jobs, tokenize_task
+from tasks.tokenizer import TOKENIZER, tokenizer_job, tokenizer_task
+from tasks.train import TRAIN, train_job, train_task
 
-StageName = Literal["download", "extract", "filter"]
+StageName = Literal["download", "extract", "filter", "dedup", "tokenizer", "tokenize", "train"]
 PER_WARC: list[tuple[str, Stage, Task]] = [
     ("download", DOWNLOAD, download_task),
     ("extract", EXTRACT, extract_task),
     ("filter", FILTER, filter_task),
 ]
-STAGE_NAMES = [name for name, _, _ in PER_WARC]
+STAGE_NAMES = ["download", "extract", "filter", "dedup", "tokenizer", "tokenize", "train"]
+LAST_PER_WARC = len(PER_WARC) - 1
+
+
+class PipelineResult(BaseModel):
+    """The outputs of a run: per WARC path, each per-shard stage's; and the run-wide ones."""
+
+    shards: dict[str, dict[str, OutputRef]] = Field(default_factory=dict)
+    run: dict[str, OutputRef] = Field(default_factory=dict)
 
 # Looking up the crawl is cheap and must see today's 'latest', so it is retried, never cached.
 resolve_crawl_task = task(resolve_crawl, name="resolve-crawl", retries=2, retry_delay_seconds=5, cache_policy=None,
@@ -70,7 +85,7 @@ def select_warcs(config: PipelineConfig) -> tuple[str, list[str]]:
 
 def _run_name() -> str:
     params = get_run_context().flow_run.parameters
-    first, last = params.get("first", "download"), params.get("last", "filter")
+    first, last = params.get("first", "download"), params.get("last", "train")
     stages = first if first == last else f"{first}..{last}"
     config = params["config"]
     crawl = config.crawl.crawl if isinstance(config, PipelineConfig) else config["crawl"]["crawl"]
@@ -87,7 +102,7 @@ def task_runner_for(config: PipelineConfig, first: str, last: str):
     return ProcessPoolTaskRunner(max_workers=workers)
 
 
-def run_pipeline(config: PipelineConfig, first: StageName = "download", last: StageName = "filter",
+def run_pipeline(config: PipelineConfig, first: StageName = "download", last: StageName = "train",
                  return_state: bool = False):
     """Call the flow with the task runner the config asks for."""
     runner = task_runner_for(config, first, last)
@@ -96,11 +111,8 @@ def run_pipeline(config: PipelineConfig, first: StageName = "download", last: St
 
 @flow(name="pipeline", flow_run_name=_run_name, log_prints=False)
 def pipeline_flow(config: PipelineConfig, first: StageName = "download",
-                  last: StageName = "filter") -> dict[str, dict[str, OutputRef]]:
-    """Run stages `first`..`last` for the selected WARC files of a crawl.
-
-    Returns, per WARC path, the output of each stage that ran.
-    """
+                  last: StageName = "train") -> PipelineResult:
+    """Run stages `first`..`last` for the selected WARC files of a crawl."""
     logger = get_run_logger()
     lo, hi = STAGE_NAMES.index(first), STAGE_NAMES.index(last)
     if lo > hi:
@@ -110,19 +122,14 @@ def pipeline_flow(config: PipelineConfig, first: StageName = "download",
     logger.info("crawl %s: %d WARC files selected (%s); stages %s..%s; storage %s",
                 crawl, len(paths), config.download.selection.describe(), first, last, store.uri())
 
-    tasks = {
-        name: for_storage(t, config.storage,
-                          retries=config.download.retries if name == "download" else config.runner.retries,
-                          retry_delay_seconds=exponential_backoff(
-                              config.download.retry_delay_s if name == "download" else config.runner.retry_delay_s))
-        for name, _, t in PER_WARC[lo:hi + 1]
-    }
+    bind = _binder(config)
+    tasks = {name: bind(t, name) for name, _, t in PER_WARC[lo:hi + 1]}
     planned: list[PlannedOutput] = []
     chains: list[dict[str, Any]] = []
     for path in paths:
         chain: dict[str, Any] = {"path": path}
         upstream: OutputRef | PrefectFuture | None = None
-        for name, stage, _ in PER_WARC[: hi + 1]:
+        for name, stage, _ in PER_WARC[: min(hi, LAST_PER_WARC) + 1]:
             job = make_job(name, config, crawl, path)
             sources = [] if upstream is None else [upstream]
             if STAGE_NAMES.index(name) < lo:
@@ -131,7 +138,7 @@ def pipeline_flow(config: PipelineConfig, first: StageName = "download",
                     chain["missing"] = (f"{name} output of {path} is not in storage; "
                                         f"run `fineflow stage {name}` (or `fineflow run`) first")
                     break
-                upstream = ref
+                upstream = chain[name] = ref
             else:
                 if not isinstance(upstream, PrefectFuture):
                     planned.append(PlannedOutput(stage=name, key=stage.key(with_sources(job, sources)), shard=path))
@@ -141,11 +148,94 @@ def pipeline_flow(config: PipelineConfig, first: StageName = "download",
     write_plan(store, RunPlan(flow="pipeline", run_id=str(get_run_context().flow_run.id), crawl=crawl,
                               outputs=planned))
 
-    results, failures = _collect(chains, STAGE_NAMES[lo:hi + 1])
-    _publish_funnel(results, crawl)
+    results, failures = _collect(chains, STAGE_NAMES[:min(hi, LAST_PER_WARC) + 1])
     if failures:
+        _publish_funnel(results, crawl)
         raise PipelineFailed(f"{len(failures)} of {len(paths)} WARC files failed: " + "; ".join(failures))
-    return results
+    result = PipelineResult(shards=results)
+    if hi > LAST_PER_WARC:
+        _run_wide(config, result, lo, hi, bind)
+    _publish_funnel(results, crawl)
+    _publish_summary(result, crawl)
+    return result
+
+
+def _binder(config: PipelineConfig):
+    """A stage task bound to the storage root, with the retries the config gives its stage."""
+    def bind(stage_task_: Task, name: str) -> Task:
+        download = name == "download"
+        retries = config.download.retries if download else config.runner.retries
+        delay = config.download.retry_delay_s if download else config.runner.retry_delay_s
+        if name == "train":
+            retries = config.runner.train_retries
+        return for_storage(stage_task_, config.storage, retries=retries,
+                           retry_delay_seconds=exponential_backoff(delay))
+    return bind
+
+
+def _run_wide(config: PipelineConfig, result: PipelineResult, lo: int, hi: int, bind) -> None:
+    """dedup, tokenizer, tokenize and train: each needs every shard before it."""
+    runs = {name: STAGE_NAMES.index(name) >= lo for name in STAGE_NAMES}
+    storage = config.storage
+    documents = {path: refs["filter"] for path, refs in result.shards.items()}
+    if config.dedup.enabled:
+        plan = plan_dedup(storage, config.dedup, list(documents.values()))
+        if runs["dedup"]:
+            futures = submit_dedup(plan, documents, {s.name: bind(t, "dedup") for s, t in DEDUP_STAGES})
+            dedup = {path: _wait_ref(future, f"dedup {path.rsplit('/', 1)[-1]}") for path, future in futures.items()}
+        else:
+            found = committed_dedup(plan, documents)
+            if found is None:
+                raise PipelineFailed("dedup outputs are not in storage; run `fineflow stage dedup` first")
+            dedup = found.dedup
+        for path, ref in dedup.items():
+            result.shards[path]["dedup"] = ref
+        documents = dedup
+    if hi < STAGE_NAMES.index("tokenizer"):
+        return
+    doc_refs = [documents[path] for path in sorted(documents)]
+    tokenizer = _run_or_lookup(TOKENIZER, bind(tokenizer_task, "tokenizer"),
+                               tokenizer_job(storage, doc_refs, config.tokenizer), runs["tokenizer"])
+    result.run["tokenizer"] = tokenizer
+    if hi < STAGE_NAMES.index("tokenize"):
+        return
+    jobs = tokenize_jobs(storage, doc_refs, tokenizer, config.tokenize)
+    if runs["tokenize"]:
+        task_ = bind(tokenize_task, "tokenize")
+        futures = [(job, task_.submit(job)) for job in jobs]
+        tokens = [_wait_ref(future, f"tokenize {job.label}") for job, future in futures]
+    else:
+        tokens = [_run_or_lookup(TOKENIZE, None, job, run=False) for job in jobs]
+    for job, ref in zip(jobs, tokens):
+        result.shards.setdefault(job.shard, {})["tokenize"] = ref
+    if hi < STAGE_NAMES.index("train"):
+        return
+    result.run["train"] = _run_or_lookup(TRAIN, bind(train_task, "train"),
+                                         train_job(storage, tokens, tokenizer, config.model, config.train),
+                                         runs["train"])
+
+
+def _wait_ref(future: PrefectFuture, what: str) -> OutputRef:
+    state = future.wait() or future.state
+    if state.is_completed():
+        ref: OutputRef = state.result()
+        return ref.model_copy(update={"reused": True}) if state.name == "Cached" else ref
+    try:
+        state.result()
+        reason = state.message or state.name
+    except BaseException as exc:  # noqa: BLE001 - reported, not handled
+        reason = f"{type(exc).__name__}: {exc}"
+    raise PipelineFailed(f"{what} failed: {reason}")
+
+
+def _run_or_lookup(stage: Stage, task_: Task | None, job: StageJob, run: bool) -> OutputRef:
+    if run:
+        return _wait_ref(task_.submit(job), f"{stage.name} {job.label}")
+    ref = committed_ref(stage, job)
+    if ref is None:
+        raise PipelineFailed(f"{stage.name} output for {job.label} is not in storage; "
+                             f"run `fineflow stage {stage.name}` (or `fineflow run`) first")
+    return ref
 
 
 def _collect(chains: list[dict[str, Any]], stages: list[str]) -> tuple[dict[str, dict[str, OutputRef]], list[str]]:
@@ -161,6 +251,9 @@ def _collect(chains: list[dict[str, Any]], stages: list[str]) -> tuple[dict[str,
         refs: dict[str, OutputRef] = {}
         problem = None
         for name in stages:
+            if isinstance(chain[name], OutputRef):  # looked up in storage, not run
+                refs[name] = chain[name]
+                continue
             state = chain[name].wait() or chain[name].state
             if state.is_completed():
                 ref: OutputRef = state.result()
@@ -212,6 +305,36 @@ def funnel_rows(results: dict[str, dict[str, OutputRef]]) -> list[dict[str, Any]
                          "share": f"{100 * counts[key] / read:.1f}%" if read else "-"})
         rows.append({"stage": name, "outcome": "read", "records": read, "share": "100%"})
     return rows
+
+
+def summary_rows(result: PipelineResult) -> list[dict[str, Any]]:
+    """Documents, bytes and tokens through each stage: the run at a glance."""
+    rows = []
+    for row in funnel_rows(result.shards):
+        if row["outcome"] == "read":
+            stage = row["stage"]
+            kept = sum(refs[stage].counts.get("kept", 0) for refs in result.shards.values() if stage in refs)
+            rows.append({"stage": stage, "in": row["records"], "out": kept})
+    tokens = [refs["tokenize"] for refs in result.shards.values() if "tokenize" in refs]
+    if tokens:
+        totals = token_totals(tokens)
+        n_tokens = totals.get("tokens_train", 0) + totals.get("tokens_validation", 0)
+        rows.append({"stage": "tokenize", "in": totals.get("documents", 0), "out": n_tokens,
+                     "bytes": totals.get("bytes", 0),
+                     "bytes_per_token": round(totals.get("bytes", 0) / n_tokens, 3) if n_tokens else None,
+                     "tokens_train": totals.get("tokens_train", 0),
+                     "tokens_validation": totals.get("tokens_validation", 0)})
+    if "train" in result.run:
+        counts = result.run["train"].counts
+        rows.append({"stage": "train", "in": counts.get("tokens"), "out": counts.get("steps"),
+                     "parameters": counts.get("parameters")})
+    return rows
+
+
+def _publish_summary(result: PipelineResult, crawl: str) -> None:
+    rows = summary_rows(result)
+    if rows:
+        create_table_artifact(key="pipeline-summary", table=rows, description=f"Run summary, {crawl}")
 
 
 def _publish_funnel(results: dict[str, dict[str, OutputRef]], crawl: str) -> None:

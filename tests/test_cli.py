@@ -72,17 +72,21 @@ def test_download_status_and_unknown_crawl(crawl, server, tmp_path, capsys):
 
 
 @pytest.mark.usefixtures("prefect_api")
-def test_demo_downloads_the_sample_crawl_then_reuses_it(tmp_path, capsys):
+def test_demo_runs_the_whole_pipeline_then_reuses_it(tmp_path, capsys):
     from tests.conftest import SAMPLE_CRAWL
 
     store = tmp_path / "demo"
-    assert main(["demo", "--storage", str(store)]) == 0
+    short = ["--set", "train.steps=30", "--set", "train.eval_every=10", "--set", "train.checkpoint_every=15"]
+    assert main(["demo", "--storage", str(store), *short]) == 0
     out = capsys.readouterr().out
-    assert "9 outputs committed" in out
-    assert "extract   read" in out and "filter    rejected:language" in out
+    assert "21 outputs committed" in out
+    for line in ("extract   read", "filter    rejected:language", "dedup     rejected:exact_duplicate",
+                 "stage=tokenize", "stage=train", "sample from the trained model (30 steps)"):
+        assert line in out
     for warc in sorted(SAMPLE_CRAWL.glob("crawl-data/*/segments/*/warc/*.warc.gz")):
         [copy] = store.glob(f"download/*/{warc.name}")
         assert copy.read_bytes() == warc.read_bytes()
-    assert len(list(store.glob("filter/*/documents-00000.parquet"))) == 3
-    assert main(["demo", "--storage", str(store)]) == 0
-    assert capsys.readouterr().out.count("(already in storage)") == 3
+    assert len(list(store.glob("dedup/*/documents-00000.parquet"))) == 3
+    assert main(["demo", "--storage", str(store), *short]) == 0
+    out = capsys.readouterr().out
+    assert out.count("(already in storage)") == 5  # 3 tokenize shards, tokenizer, train

@@ -42,9 +42,9 @@ def states_by_stage(flow_run_id) -> dict[str, set[str]]:
 
 
 def test_changed_filter_setting_recomputes_filter_only(sample_server, tmp_path):
-    state = run_pipeline(config_for(sample_server, tmp_path), return_state=True)
+    state = run_pipeline(config_for(sample_server, tmp_path), "download", "filter", return_state=True)
     assert state.is_completed()
-    results = state.result()
+    results = state.result().shards
     assert len(results) == 2 and all(set(refs) == {"download", "extract", "filter"} for refs in results.values())
     assert states_by_stage(state.state_details.flow_run_id) == {s: {"Completed"} for s in ("download", "extract", "filter")}
 
@@ -56,12 +56,12 @@ def test_changed_filter_setting_recomputes_filter_only(sample_server, tmp_path):
         r for r in rows if r["outcome"] == "rejected:language").items()
 
     stricter = config_for(sample_server, tmp_path, **{"filter.language.threshold": 0.95})
-    state = run_pipeline(stricter, return_state=True)
+    state = run_pipeline(stricter, "download", "filter", return_state=True)
     assert state.is_completed()
     assert states_by_stage(state.state_details.flow_run_id) == {
         "download": {"Cached"}, "extract": {"Cached"}, "filter": {"Completed"}}
     kept_before = sum(r["filter"].counts["kept"] for r in results.values())
-    kept_after = sum(r["filter"].counts["kept"] for r in state.result().values())
+    kept_after = sum(r["filter"].counts["kept"] for r in state.result().shards.values())
     assert kept_after < kept_before
 
 
@@ -79,6 +79,9 @@ def test_single_stage_runs_against_storage_and_names_what_is_missing(sample_serv
     sample_server.reset_log()
     assert main(["stage", "extract", *base]) == 0
     assert main(["stage", "filter", *base]) == 0
+    assert main(["run", "--from", "dedup", "--until", "tokenize", *base, "--set", "tokenizer.vocab_size=1024"]) == 0
+    assert main(["tokens", "--storage", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "filter: 1 outputs (0 already in storage)" in out and "rejected:language" in out
+    assert "dedup     read" in out and "tokenize: 1 outputs (0 already in storage)" in out
     assert sample_server.bytes_sent() == 0  # single stages read storage, never the crawl's WARCs
