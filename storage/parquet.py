@@ -60,13 +60,16 @@ class ShardWriter:
     `{prefix}-00000.parquet`, `{prefix}-00001.parquet`, ...
 
     A new file starts once the current one holds `max_rows` rows or about `max_bytes` of
-    (uncompressed) data, so no shard grows without bound. Rows are buffered only up to
-    `row_group_rows` before a row group is flushed: memory is bounded by that, not by the
-    shard.
+    (uncompressed) data, so no shard grows without bound. Rows and batches are buffered
+    only until a row group of `row_group_rows` is full: memory is bounded by that, not by
+    the shard, and however small the batches, row groups come out whole.
+    `use_dictionary` is pyarrow's: off (or a list of columns) for data that does not
+    repeat, such as token ids, where dictionaries only cost space and time.
     """
 
     def __init__(self, out: OutputWriter, prefix: str, schema: pa.Schema, *, max_rows: int = 1_000_000,
-                 max_bytes: int = 512 << 20, row_group_rows: int = 10_000, compression: str = "zstd") -> None:
+                 max_bytes: int = 512 << 20, row_group_rows: int = 10_000, compression: str = "zstd",
+                 use_dictionary: bool | list[str] = True) -> None:
         self.out = out
         self.prefix = prefix
         self.schema = schema
@@ -74,29 +77,45 @@ class ShardWriter:
         self.max_bytes = max_bytes
         self.row_group_rows = row_group_rows
         self.compression = compression
+        self.use_dictionary = use_dictionary
         self.files: list[str] = []
         self.rows = 0
-        self._buffer: list[dict] = []
+        self._rows: list[dict] = []
+        self._tables: list[pa.Table] = []
+        self._pending = 0
         self._sink = None
         self._writer: pq.ParquetWriter | None = None
         self._file_rows = 0
         self._file_bytes = 0
 
     def write(self, row: dict) -> None:
-        self._buffer.append(row)
-        if len(self._buffer) >= self.row_group_rows:
-            self._flush()
+        self._rows.append(row)
+        if len(self._rows) >= self.row_group_rows:
+            self._push_rows()
 
     def write_batch(self, batch: pa.RecordBatch | pa.Table) -> None:
-        self._flush()
+        self._push_rows()  # rows given earlier go first
         table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
-        self._write_table(table.cast(self.schema) if table.schema != self.schema else table)
+        self._push(table.cast(self.schema) if table.schema != self.schema else table)
 
-    def _flush(self) -> None:
-        if self._buffer:
-            table = pa.Table.from_pylist(self._buffer, schema=self.schema)
-            self._buffer = []
-            self._write_table(table)
+    def _push_rows(self) -> None:
+        if self._rows:
+            table = pa.Table.from_pylist(self._rows, schema=self.schema)
+            self._rows = []
+            self._push(table)
+
+    def _push(self, table: pa.Table, final: bool = False) -> None:
+        if table.num_rows:
+            self._tables.append(table)
+            self._pending += table.num_rows
+        whole_groups = self._pending - self._pending % self.row_group_rows
+        cut = self._pending if final else whole_groups
+        if not cut:
+            return
+        pending = pa.concat_tables(self._tables) if len(self._tables) > 1 else self._tables[0]
+        self._write_table(pending.slice(0, cut))
+        rest = pending.slice(cut)
+        self._tables, self._pending = ([rest] if rest.num_rows else []), rest.num_rows
 
     def _write_table(self, table: pa.Table) -> None:
         offset = 0
@@ -116,7 +135,8 @@ class ShardWriter:
     def _open(self) -> None:
         name = f"{self.prefix}-{len(self.files):05d}.parquet"
         self._sink = self.out.open(name)
-        self._writer = pq.ParquetWriter(self._sink, self.schema, compression=self.compression)
+        self._writer = pq.ParquetWriter(self._sink, self.schema, compression=self.compression,
+                                        use_dictionary=self.use_dictionary)
         self.files.append(name)
         self._file_rows = 0
         self._file_bytes = 0
@@ -131,7 +151,9 @@ class ShardWriter:
     def close(self) -> list[str]:
         """Flush and close; returns the files written. With no rows at all, one empty file
         is still written so readers find the schema."""
-        self._flush()
+        self._push_rows()
+        if self._pending:
+            self._push(pa.table({}), final=True)
         if not self.files:
             self._open()
         self._close_file()

@@ -415,17 +415,8 @@ def _choose_kept(store: Store, shards: list[_Shard], roots: np.ndarray, clustere
 # Stage 3: the filter per shard
 
 
-def _split_sources(job: DedupJob) -> tuple[OutputRef, OutputRef]:
-    clusters = [r for r in job.sources if r.stage == CLUSTERS.name]
-    documents = [r for r in job.sources if r.stage != CLUSTERS.name]
-    if len(clusters) != 1 or len(documents) != 1:
-        raise PermanentError(f"dedup {job.label} needs one documents output and one {CLUSTERS.name} output, "
-                             f"got {[r.stage for r in job.sources]}")
-    return documents[0], clusters[0]
-
-
 def remove_duplicates(job: DedupJob, out: OutputWriter, ctx: StageContext) -> StageResult:
-    source, clusters = _split_sources(job)
+    source, clusters = job.split_sources(CLUSTERS.name)
     store = Store(job.storage)
     name = removals_file(source.digest)
     if name not in clusters.files:

@@ -83,6 +83,16 @@ class StageJob(BaseModel):
     def output_config(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude={"storage", "sources", *self.not_in_key})
 
+    def split_sources(self, stage: str) -> tuple[OutputRef, OutputRef]:
+        """(the one source that is not from `stage`, the one from `stage`): for jobs that
+        read one shard together with a run-wide output (a tokenizer, dedup clusters)."""
+        theirs = [ref for ref in self.sources if ref.stage == stage]
+        others = [ref for ref in self.sources if ref.stage != stage]
+        if len(theirs) != 1 or len(others) != 1:
+            raise PermanentError(f"{self.label} reads one shard and one {stage} output, "
+                                 f"not {[ref.stage for ref in self.sources]}")
+        return others[0], theirs[0]
+
 
 J = TypeVar("J", bound=StageJob)
 
@@ -268,11 +278,16 @@ def with_sources(job: J, sources: list[OutputRef] | None) -> J:
     return job if sources is None else job.model_copy(update={"sources": list(sources)})
 
 
-def committed_ref(stage: Stage[J], job: J) -> OutputRef | None:
-    """The job's output if it is already committed in storage, without running anything."""
-    output = stage.output(job)
+def stored_ref(store: Store, stage: str, key: str) -> OutputRef | None:
+    """The reference to an output committed in storage, found by stage and key."""
+    output = store.output(stage, key)
     manifest = output.committed()
     return None if manifest is None else _ref(output, manifest, reused=True)
+
+
+def committed_ref(stage: Stage[J], job: J) -> OutputRef | None:
+    """The job's output if it is already committed in storage, without running anything."""
+    return stored_ref(Store(job.storage), stage.name, stage.key(job))
 
 
 def stage_task(stage: Stage[J], *, retries: int = 3, retry_delay_s: float = 10.0,

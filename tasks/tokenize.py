@@ -29,7 +29,8 @@ from tokenizers import Encoding, Tokenizer
 
 from storage import OutputWriter, StorageConfig, Store
 from storage.parquet import ShardWriter, document_files, iter_batches, token_ids_type, tokens_schema
-from tasks.stage import OutputRef, PermanentError, Stage, StageContext, StageJob, StageResult, stage_task
+from tasks.stage import (OutputRef, PermanentError, Stage, StageContext, StageJob, StageResult, stage_task,
+                         stored_ref)
 from tasks.tokenizer import (
     ENDOFTEXT, SPLIT_SALT, TOKENIZER, document_batches, documents_rows, id_hash, load_tokenizer, size_thread_pool,
 )
@@ -70,12 +71,7 @@ class TokenizeJob(StageJob):
 
     def split_sources(self) -> tuple[OutputRef, OutputRef]:
         """(the documents output, the tokenizer output)."""
-        tokenizers = [ref for ref in self.sources if ref.stage == TOKENIZER.name]
-        documents = [ref for ref in self.sources if ref.stage != TOKENIZER.name]
-        if len(tokenizers) != 1 or len(documents) != 1:
-            raise PermanentError(f"tokenize {self.label} reads one documents output and the tokenizer output, "
-                                 f"not {[ref.stage for ref in self.sources]}")
-        return documents[0], tokenizers[0]
+        return super().split_sources(TOKENIZER.name)
 
     @property
     def inputs(self) -> list[str]:
@@ -148,9 +144,11 @@ class _Splits:
         self.schema = schema
         self.eot = eot
         self.threshold = int(settings.validation_fraction * 2**64)
-        self.writers = {split: _RowGroups(ShardWriter(out, split, schema, max_rows=settings.max_rows_per_file,
-                                                      max_bytes=settings.max_bytes_per_file,
-                                                      row_group_rows=ROW_GROUP_ROWS))
+        # Token ids do not repeat the way dictionary encoding wants: without it the files
+        # are ~2.8x smaller and written faster.
+        self.writers = {split: ShardWriter(out, split, schema, max_rows=settings.max_rows_per_file,
+                                           max_bytes=settings.max_bytes_per_file, row_group_rows=ROW_GROUP_ROWS,
+                                           use_dictionary=False)
                         for split in SPLITS}
         self.counts = dict.fromkeys(["documents", "bytes", "documents_train", "documents_validation",
                                      "tokens_train", "tokens_validation"], 0)
@@ -161,7 +159,7 @@ class _Splits:
         for split, wanted in (("train", False), ("validation", True)):
             chosen = [i for i, v in enumerate(validation) if v is wanted]
             table = _tokens_table([doc_ids[i] for i in chosen], [encodings[i] for i in chosen], self.schema, self.eot)
-            self.writers[split].add(table)
+            self.writers[split].write_batch(table)
             self.counts[f"documents_{split}"] += table.num_rows
             self.counts[f"tokens_{split}"] += pc.sum(table.column("n_tokens")).as_py() or 0
         self.counts["documents"] += batch.num_rows
@@ -213,34 +211,7 @@ def _tokens_table(doc_ids: list[str], encodings: list[Encoding], schema: pa.Sche
                                 schema=schema)
 
 
-class _RowGroups:
-    """Feeds a ShardWriter row groups of exactly `ShardWriter.row_group_rows` rows."""
-
-    def __init__(self, writer: ShardWriter) -> None:
-        self.writer = writer
-        self.parts: list[pa.Table] = []
-        self.rows = 0
-
-    def add(self, table: pa.Table) -> None:
-        if not table.num_rows:
-            return
-        self.parts.append(table)
-        self.rows += table.num_rows
-        size = self.writer.row_group_rows
-        if self.rows >= size:
-            whole = pa.concat_tables(self.parts)
-            cut = self.rows - self.rows % size
-            self.writer.write_batch(whole.slice(0, cut))
-            rest = whole.slice(cut)
-            self.parts, self.rows = ([rest] if rest.num_rows else []), rest.num_rows
-
-    def close(self) -> list[str]:
-        if self.parts:
-            self.writer.write_batch(pa.concat_tables(self.parts))
-        return self.writer.close()
-
-
-TOKENIZE = Stage(name="tokenize", version="1", work=tokenize_documents)
+TOKENIZE = Stage(name="tokenize", version="2", work=tokenize_documents)
 tokenize_task = stage_task(TOKENIZE)
 
 
@@ -292,26 +263,16 @@ def _sample_rows(store: Store, refs: Sequence[OutputRef]) -> Iterator[dict[str, 
                 break
 
 
-def ref_in_storage(store: Store, stage: str, key: str) -> OutputRef | None:
-    """The reference to a committed output found in storage (no run at hand)."""
-    output = store.output(stage, key)
-    manifest = output.committed()
-    if manifest is None:
-        return None
-    return OutputRef(stage=stage, key=key, shard=manifest.shard, uri=output.uri(), digest=manifest.digest,
-                     files=[f.path for f in manifest.files], counts=manifest.counts, reused=True)
-
-
 def latest_token_outputs(store: Store) -> tuple[list[OutputRef], OutputRef] | None:
     """The committed tokenize outputs made with the most recently used tokenizer, and that
     tokenizer's output: what `fineflow tokens` shows when given only a storage root."""
     tokenizers = {ref.digest: ref for key in store.listdir(TOKENIZER.name, dirs_only=True)
-                  if (ref := ref_in_storage(store, TOKENIZER.name, key)) is not None}
+                  if (ref := stored_ref(store, TOKENIZER.name, key)) is not None}
     groups: dict[str, list[tuple[Any, OutputRef]]] = {}
     for output in store.outputs(TOKENIZE.name):
         manifest = output.committed()
         if manifest is not None and len(manifest.inputs) == 2 and manifest.inputs[1] in tokenizers:
-            ref = ref_in_storage(store, TOKENIZE.name, output.key)
+            ref = stored_ref(store, TOKENIZE.name, output.key)
             groups.setdefault(manifest.inputs[1], []).append((manifest.finished_at, ref))
     if not groups:
         return None

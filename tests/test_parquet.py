@@ -46,3 +46,20 @@ def test_token_id_width_follows_the_vocabulary():
     assert token_ids_type(50257) == pa.uint16() and token_ids_type(65536) == pa.uint16()
     assert token_ids_type(65537) == pa.uint32()
     assert tokens_schema(100_000).field("input_ids").type == pa.list_(pa.uint32())
+
+
+def test_small_batches_make_whole_row_groups_without_dictionaries(tmp_path):
+    store = Store(str(tmp_path))
+    writer = store.output("tokenize", "k").begin()
+    schema = tokens_schema(1000)
+    with ShardWriter(writer, "train", schema, row_group_rows=50, use_dictionary=False) as shards:
+        for b in range(30):
+            shards.write_batch(pa.table({"doc_id": [f"d{b}-{i}" for i in range(7)],
+                                         "input_ids": [[b, i, 0] for i in range(7)],
+                                         "n_tokens": [3] * 7}, schema=schema))
+    meta = pq.ParquetFile(tmp_path / "tokenize/k/train-00000.parquet").metadata
+    assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [50, 50, 50, 50, 10]
+    column = meta.row_group(0).column(1)
+    assert "PLAIN_DICTIONARY" not in column.encodings and "RLE_DICTIONARY" not in column.encodings
+    ids = pq.read_table(tmp_path / "tokenize/k/train-00000.parquet").column("doc_id").to_pylist()
+    assert ids == [f"d{b}-{i}" for b in range(30) for i in range(7)]

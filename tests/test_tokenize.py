@@ -219,9 +219,9 @@ def test_empty_and_missing_text_on_object_storage(tokenizer_ref, storage):
 
 
 def test_bad_inputs_are_permanent_errors(storage, tokenizer_ref, doc_refs, tmp_path):
-    with pytest.raises(ValueError, match=r"reads one documents output and the tokenizer output, not \['tokenizer'\]"):
+    with pytest.raises(ValueError, match=r"reads one shard and one tokenizer output, not \[.tokenizer.\]"):
         TokenizeJob(storage=storage, shard="x", sources=[tokenizer_ref])
-    with pytest.raises(PermanentError, match="reads one documents output"):
+    with pytest.raises(PermanentError, match="reads one shard and one tokenizer output"):
         TOKENIZE.run(tokenize_job(storage, "x", SETTINGS))
     broken_docs = doc_refs[0].model_copy(update={"key": "nothing-here", "digest": "d"})
     job = tokenize_jobs(storage, [broken_docs], tokenizer_ref, SETTINGS)[0]
