@@ -67,17 +67,32 @@ def _selection_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--concurrency", type=int, metavar="N", help="WARC files downloaded at once")
 
 
+def _runner_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--runner", choices=["processes", "threads", "dask"],
+                        help="task runner for CPU-bound stages: local processes (default), threads, or Dask")
+    parser.add_argument("--dask-address", metavar="URL",
+                        help="with --runner dask: an existing scheduler, e.g. tcp://host:8786 "
+                             "(default: a LocalCluster for this run)")
+    parser.add_argument("--workers", type=int, metavar="N", help="task runner workers (default: CPU cores)")
+
+
 def _pipeline_args(parser: argparse.ArgumentParser) -> None:
-    """What every command that runs stages takes: config, crawl, which WARC files."""
+    """What every command that runs stages takes: config, crawl, which WARC files, the task runner."""
     _config_args(parser)
     _crawl_args(parser)
     _selection_args(parser)
+    _runner_args(parser)
 
 
 def build_config(args: argparse.Namespace) -> PipelineConfig:
     overrides = _parse_set(getattr(args, "set", []) or [])
+    if getattr(args, "dask_address", None) and getattr(args, "runner", None) not in (None, "dask"):
+        raise ConfigError(f"--dask-address needs --runner dask, not --runner {args.runner}")
+    if getattr(args, "dask_address", None) and getattr(args, "runner", None) is None:
+        args.runner = "dask"
     flag_map = {"storage": "storage.root", "crawl": "crawl.crawl", "data_url": "crawl.data_url",
-                "index_url": "crawl.index_url", "concurrency": "download.concurrency"}
+                "index_url": "crawl.index_url", "concurrency": "download.concurrency",
+                "runner": "runner.kind", "dask_address": "runner.dask_address", "workers": "runner.workers"}
     for attr, dotted in flag_map.items():
         value = getattr(args, attr, None)
         if value is not None:
@@ -121,7 +136,7 @@ def prefect_api() -> Iterator[None]:
     finally:
         from prefect.logging.handlers import APILogHandler
 
-        APILogHandler.flush()  # the last task logs, before their server goes away
+        APILogHandler().flush()  # the last task logs, before their server goes away (flush is not a classmethod)
         os.environ.pop("PREFECT_API_URL", None)
         server.stop()
 
@@ -296,6 +311,82 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def server_env(port: int, host: str = "127.0.0.1") -> dict[str, str]:
+    """The settings that make the UI call this server's API, not the default port 4200 (STACK.md)."""
+    return {"PREFECT_SERVER_API_HOST": host, "PREFECT_SERVER_API_PORT": str(port),
+            "PREFECT_UI_API_URL": f"http://{host}:{port}/api"}
+
+
+def cmd_server(args: argparse.Namespace) -> int:
+    env = {**os.environ, **server_env(args.port)}
+    env.pop("PREFECT_API_URL", None)  # the server itself must not point at another one
+    url = f"http://127.0.0.1:{args.port}"
+    print(f"Prefect UI: {url}", flush=True)
+    print(f"In other shells: export PREFECT_API_URL={url}/api", flush=True)
+    argv = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(args.port)]
+    # Become the server: Ctrl-C and SIGTERM reach it directly, and nothing is left behind.
+    os.execve(sys.executable, argv, env)
+    return 0  # not reached
+
+
+def _deployment_specs(args: argparse.Namespace):
+    from flows.deploy import SPEC, load_specs
+
+    overrides = _parse_set(args.set)
+    flag_map = {"crawl": "crawl.crawl", "data_url": "crawl.data_url", "index_url": "crawl.index_url"}
+    for attr, dotted in flag_map.items():
+        if getattr(args, attr, None) is not None:
+            overrides[dotted] = getattr(args, attr)
+    if args.max_warcs is not None:
+        overrides["download.selection"] = {"first": args.max_warcs}
+    return load_specs(Path(args.spec) if args.spec else SPEC, storage=args.storage, overrides=overrides,
+                      only=args.only or None)
+
+
+def _require_api(command: str) -> None:
+    from prefect.settings import PREFECT_API_URL
+
+    if not PREFECT_API_URL.value():
+        raise CommandError(f"{command} needs a Prefect server: start one with `fineflow server`, then "
+                           "export PREFECT_API_URL=http://127.0.0.1:4200/api")
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    from flows.deploy import deploy
+
+    _require_api("fineflow deploy")
+    specs = _deployment_specs(args)
+    for name, deployment_id in deploy(specs, work_pool=args.pool):
+        print(f"registered {name} ({deployment_id})")
+    pool = args.pool or specs[0].work_pool
+    print(f"start a worker: prefect worker start --pool {pool}")
+    print(f"run one now:    prefect deployment run fineflow/{specs[0].name}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from prefect import serve
+
+    from flows.deploy import runner_deployments
+
+    _require_api("fineflow serve")
+    deployments = runner_deployments(_deployment_specs(args))
+    serve(*deployments, limit=args.limit)
+    return 0
+
+
+def _deployment_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--spec", metavar="YAML", help="deployments file (default deployments/prefect.yaml)")
+    parser.add_argument("--only", metavar="NAME", action="append", default=[],
+                        help="only this deployment, e.g. weekly or stage-download (repeatable)")
+    parser.add_argument("--storage", metavar="URL",
+                        help="storage root (default: the Prefect Variable fineflow_storage)")
+    parser.add_argument("--set", metavar="SECTION.FIELD=VALUE", action="append", default=[],
+                        help="override one setting in every deployment's config (repeatable)")
+    _crawl_args(parser)
+    parser.add_argument("--max-warcs", type=int, metavar="N", help="the first N WARC files (default: the file's)")
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fineflow", description="Common Crawl to a trained GPT, as Prefect flows.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -366,6 +457,26 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", metavar="SECTION.FIELD=VALUE", action="append", default=[],
                    help="override one setting, e.g. --set train.steps=50 (repeatable)")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("server", help="start a Prefect server and its UI on 127.0.0.1",
+                       description="Run `prefect server start` on 127.0.0.1 with the UI calling the API on the "
+                                   "same port; prints the UI address and the PREFECT_API_URL to export.")
+    p.add_argument("--port", type=int, default=4200, help="port (default 4200)")
+    p.set_defaults(func=cmd_server)
+
+    p = sub.add_parser("deploy", help="register the deployments of deployments/prefect.yaml with a server",
+                       description="Register the weekly pipeline and one deployment per stage with the server at "
+                                   "PREFECT_API_URL, for workers of a process work pool on this machine's checkout.")
+    _deployment_args(p)
+    p.add_argument("--pool", metavar="NAME", help="work pool (default: the file's, fineflow)")
+    p.set_defaults(func=cmd_deploy)
+
+    p = sub.add_parser("serve", help="serve the deployments from this process (one machine, no worker)",
+                       description="Register the deployments of deployments/prefect.yaml and run their scheduled "
+                                   "and triggered runs from this process until interrupted.")
+    _deployment_args(p)
+    p.add_argument("--limit", type=int, metavar="N", help="runs at once (default: no limit)")
+    p.set_defaults(func=cmd_serve)
     return parser
 
 

@@ -40,8 +40,11 @@ class RunnerSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["processes", "threads"] = "processes"
+    kind: Literal["processes", "threads", "dask"] = "processes"
     workers: int | None = Field(None, ge=1, description="Default: the number of CPU cores")
+    dask_address: str | None = Field(None, description="With kind 'dask': the scheduler of an existing Dask cluster, "
+                                                       "e.g. tcp://10.0.0.5:8786; without it, a LocalCluster of "
+                                                       "`workers` single-threaded processes for the run")
     retries: int = Field(2, ge=0, le=20, description="Prefect retries of a failed task (download has its own)")
     retry_delay_s: float = Field(10.0, ge=0, description="First retry delay; doubles each retry, with jitter")
     train_retries: int = Field(2, ge=0, le=20, description="Each retry of training resumes from its checkpoint")

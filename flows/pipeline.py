@@ -93,11 +93,27 @@ def _run_name() -> str:
 
 
 def task_runner_for(config: PipelineConfig, first: str, last: str):
-    """Downloads alone are network-bound: threads. Anything else: processes by default."""
+    """Downloads alone are network-bound: threads. Anything else: processes by default, or Dask.
+
+    With kind "dask", an address means an existing cluster (its workers need fineflow
+    installed); without one, a `distributed.LocalCluster` of single-threaded worker
+    processes lives for the run. Callers that start one need an `if __name__ == "__main__":`
+    guard in their script (the `fineflow` command and Prefect's workers have one).
+    """
+    runner = config.runner
+    if runner.kind == "dask":
+        from prefect_dask import DaskTaskRunner
+
+        if runner.dask_address:
+            return DaskTaskRunner(address=runner.dask_address)
+        workers = runner.workers or os.cpu_count() or 1
+        return DaskTaskRunner(cluster_class="distributed.LocalCluster",
+                              cluster_kwargs={"n_workers": workers, "processes": True, "threads_per_worker": 1,
+                                              "dashboard_address": None})
     if first == last == "download":
         return ThreadPoolTaskRunner(max_workers=config.download.concurrency)
-    workers = config.runner.workers or os.cpu_count() or 1
-    if config.runner.kind == "threads":
+    workers = runner.workers or os.cpu_count() or 1
+    if runner.kind == "threads":
         return ThreadPoolTaskRunner(max_workers=workers)
     return ProcessPoolTaskRunner(max_workers=workers)
 

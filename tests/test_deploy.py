@@ -1,0 +1,233 @@
+"""Deployments: deployments/prefect.yaml, registered with a real server and run by a process worker."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from uuid import UUID
+
+import pytest
+import yaml
+
+from flows.config import ConfigError
+from flows.deploy import SPEC, load_specs
+from flows.pipeline import STAGE_NAMES
+from storage import StorageConfig, Store
+from storage.status import collect_status
+
+REPO = Path(__file__).resolve().parent.parent
+POOL = "fineflow-test"
+
+
+def test_the_yaml_holds_a_weekly_pipeline_and_one_deployment_per_stage():
+    specs = {s.name: s for s in load_specs(storage="/tmp/unused")}
+    assert set(specs) == {"weekly", *(f"stage-{s}" for s in STAGE_NAMES)}
+    weekly = specs["weekly"]
+    assert [s["cron"] for s in weekly.schedules] == ["0 3 * * 1"]
+    assert (weekly.parameters["first"], weekly.parameters["last"]) == ("download", "train")
+    for stage in STAGE_NAMES:
+        spec = specs[f"stage-{stage}"]
+        assert (spec.parameters["first"], spec.parameters["last"]) == (stage, stage) and not spec.schedules
+    for spec in specs.values():
+        config = spec.parameters["config"]
+        assert config["crawl"]["crawl"] == "latest" and config["storage"]["root"] == "/tmp/unused"
+        assert config["download"]["selection"]["first"] >= 1 and spec.work_pool == "fineflow"
+    raw = yaml.safe_load(SPEC.read_text())
+    assert raw["definitions"]["config"]["storage"]["root"] == "{{ prefect.variables.fineflow_storage }}"
+
+
+def test_overrides_reach_every_deployment_and_bad_ones_name_the_field():
+    specs = load_specs(storage="/tmp/x", overrides={"download.selection": {"first": 2}}, only=["stage-filter"])
+    assert [s.name for s in specs] == ["stage-filter"]
+    assert specs[0].parameters["config"]["download"]["selection"] == {"first": 2}
+    with pytest.raises(ConfigError, match="download.concurrency"):
+        load_specs(storage="/tmp/x", overrides={"download.concurrency": 0})
+    with pytest.raises(ConfigError, match="no deployment 'nope'"):
+        load_specs(storage="/tmp/x", only=["nope"])
+
+
+def _run(env: dict[str, str], *argv: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    done = subprocess.run(list(argv), env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, f"{argv}: {done.stdout[-2000:]} {done.stderr[-2000:]}"
+    return done
+
+
+def _wait_final(api: str, flow_run_id: UUID, timeout: float, log: Path):
+    from prefect import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    deadline = time.monotonic() + timeout
+    with temporary_settings(updates={PREFECT_API_URL: api}):
+        with get_client(sync_client=True) as client:
+            while True:
+                run = client.read_flow_run(flow_run_id)
+                if run.state is not None and run.state.is_final():
+                    return run
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"flow run still {run.state and run.state.name} after {timeout}s; "
+                                         f"worker log: {log.read_text()[-3000:]}")
+                time.sleep(1)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+@pytest.mark.server
+def test_a_worker_runs_the_registered_download_deployment(prefect_server, crawl, server, tmp_path):
+    store = tmp_path / "store"
+    env = {**os.environ, "PREFECT_API_URL": prefect_server, "PREFECT_WORKER_QUERY_SECONDS": "1",
+           "PREFECT_WORKER_PREFETCH_SECONDS": "5"}
+    prefect = [sys.executable, "-m", "prefect"]
+    _run(env, *prefect, "work-pool", "create", POOL, "--type", "process")
+    # The storage root comes from the Prefect Variable the yaml names, as in production.
+    _run(env, *prefect, "variable", "set", "fineflow_storage", str(store), "--overwrite")
+    deployed = _run(env, sys.executable, "-m", "flows.cli", "deploy", "--pool", POOL,
+                    "--data-url", server.url, "--index-url", f"{server.url}/collinfo.json", "--max-warcs", "1")
+    assert "registered fineflow/weekly" in deployed.stdout and "registered fineflow/stage-download" in deployed.stdout
+
+    from prefect import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(updates={PREFECT_API_URL: prefect_server}):
+        with get_client(sync_client=True) as client:
+            weekly = client.read_deployment_by_name("fineflow/weekly")
+            assert [s.schedule.cron for s in weekly.schedules] == ["0 3 * * 1"]
+            assert weekly.work_pool_name == POOL and weekly.parameters["config"]["storage"]["root"] == str(store)
+
+    log_path = tmp_path / "worker.log"
+    with open(log_path, "wb") as log:
+        worker = subprocess.Popen([*prefect, "worker", "start", "--pool", POOL, "--type", "process"], env=env,
+                                  cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            triggered = _run(env, *prefect, "deployment", "run", "fineflow/stage-download")
+            match = re.search(r"UUID:\s*([0-9a-f-]{36})", triggered.stdout)
+            assert match, triggered.stdout
+            run = _wait_final(prefect_server, UUID(match.group(1)), timeout=180, log=log_path)
+            assert run.state.name == "Completed", f"{run.state}: {log_path.read_text()[-3000:]}"
+        finally:
+            _stop(worker)
+
+    rows = collect_status(Store(StorageConfig(root=str(store))), "download")
+    assert [(r.shard, r.state.value) for r in rows] == [(crawl.paths[0], "committed")]
+    assert server.bytes_sent() == len(crawl.bytes(crawl.paths[0]))
+
+
+@pytest.mark.server
+def test_prefect_deploy_of_the_yaml_agrees_with_fineflow_deploy(prefect_server, tmp_path):
+    """`prefect deploy` and `fineflow deploy` register the same deployments from the one file."""
+    from prefect import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    env = {**os.environ, "PREFECT_API_URL": prefect_server}
+    prefect = [sys.executable, "-m", "prefect"]
+    _run(env, *prefect, "work-pool", "create", "fineflow", "--type", "process")
+    _run(env, *prefect, "variable", "set", "fineflow_storage", str(tmp_path / "a"), "--overwrite")
+
+    def registered() -> dict:
+        with temporary_settings(updates={PREFECT_API_URL: prefect_server}):
+            with get_client(sync_client=True) as client:
+                return {d.name: (d.parameters, [(s.schedule.cron, s.schedule.timezone) for s in d.schedules],
+                                 d.work_pool_name, d.entrypoint, d.pull_steps)
+                        for d in client.read_deployments()}
+
+    _run(env, *prefect, "--no-prompt", "deploy", "--prefect-file", "deployments/prefect.yaml", "--all", timeout=180)
+    by_prefect = registered()
+    _run(env, sys.executable, "-m", "flows.cli", "deploy")
+    by_fineflow = registered()
+    assert set(by_prefect) == {"weekly", *(f"stage-{s}" for s in STAGE_NAMES)}
+    for name, (params, schedules, pool, entrypoint, pull) in by_fineflow.items():
+        p_params, p_schedules, p_pool, p_entrypoint, p_pull = by_prefect[name]
+        assert schedules == p_schedules and pool == p_pool == "fineflow"
+        assert entrypoint == p_entrypoint == "flows/deploy.py:fineflow_flow"
+        assert params == p_params and params["config"]["storage"]["root"] == str(tmp_path / "a")
+        dirs = [step[k]["directory"] for step in [*pull, *p_pull] for k in step if k.endswith("set_working_directory")]
+        assert dirs and {str(Path(d).resolve()) for d in dirs} == {str(REPO)}, (pull, p_pull)
+
+
+@pytest.mark.server
+def test_fineflow_serve_runs_a_triggered_deployment(prefect_server, crawl, server, tmp_path):
+    from prefect import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    store = tmp_path / "served"
+    env = {**os.environ, "PREFECT_API_URL": prefect_server, "PREFECT_RUNNER_POLL_FREQUENCY": "1"}
+    # A deployment registered for workers keeps its code location when served under the same
+    # name (runs then crash loading the flow): remove the other tests' registrations first.
+    with temporary_settings(updates={PREFECT_API_URL: prefect_server}):
+        with get_client(sync_client=True) as client:
+            for d in client.read_deployments():
+                client.delete_deployment(d.id)
+    log_path = tmp_path / "serve.log"
+    with open(log_path, "wb") as log:
+        serving = subprocess.Popen([sys.executable, "-m", "flows.cli", "serve", "--only", "stage-download",
+                                    "--storage", str(store), "--data-url", server.url,
+                                    "--index-url", f"{server.url}/collinfo.json", "--max-warcs", "1"],
+                                   env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            # Another test may have registered the same deployment: wait for serve's version of it.
+            deadline = time.monotonic() + 90
+            with temporary_settings(updates={PREFECT_API_URL: prefect_server}):
+                with get_client(sync_client=True) as client:
+                    while True:
+                        try:
+                            d = client.read_deployment_by_name("fineflow/stage-download")
+                            if d.parameters["config"]["storage"]["root"] == str(store):
+                                break
+                        except Exception:  # noqa: BLE001 - not registered yet
+                            pass
+                        assert serving.poll() is None, log_path.read_text()[-3000:]
+                        assert time.monotonic() < deadline, f"serve did not register: {log_path.read_text()[-3000:]}"
+                        time.sleep(0.5)
+            triggered = _run(env, sys.executable, "-m", "prefect", "deployment", "run", "fineflow/stage-download")
+            match = re.search(r"UUID:\s*([0-9a-f-]{36})", triggered.stdout)
+            assert match, triggered.stdout
+            run = _wait_final(prefect_server, UUID(match.group(1)), timeout=180, log=log_path)
+            assert run.state.name == "Completed", f"{run.state}: {log_path.read_text()[-3000:]}"
+        finally:
+            _stop(serving)
+    rows = collect_status(Store(StorageConfig(root=str(store))), "download")
+    assert [(r.shard, r.state.value) for r in rows] == [(crawl.paths[0], "committed")]
+
+
+@pytest.mark.server
+def test_fineflow_server_serves_a_ui_that_calls_its_own_port(tmp_path):
+    import httpx
+
+    from tests.conftest import free_port
+
+    port = free_port()
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "home")}
+    env.pop("PREFECT_API_URL", None)
+    log_path = tmp_path / "server.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "server", "--port", str(port)], env=env,
+                                stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 90
+            while True:
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text()[-3000:]
+                time.sleep(0.5)
+            settings = httpx.get(f"http://127.0.0.1:{port}/ui-settings", timeout=10).json()
+            assert settings["api_url"] == f"http://127.0.0.1:{port}/api"
+            assert httpx.get(f"http://127.0.0.1:{port}/", timeout=10).status_code == 200  # the UI itself
+        finally:
+            _stop(proc)
+    out = log_path.read_text()
+    assert f"Prefect UI: http://127.0.0.1:{port}" in out
+    assert f"export PREFECT_API_URL=http://127.0.0.1:{port}/api" in out
