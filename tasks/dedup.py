@@ -43,12 +43,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from storage import OutputWriter, StorageConfig, Store
 from storage.parquet import DOCUMENTS, REJECTED, ShardWriter, document_files, iter_batches
 from tasks.accounting import AccountingError, Tally, check_handover
-from tasks.minhash import (ExactNormalization, MinhashParams, TextNormSettings, UnionFind, equal_row_pairs,
+from tasks.minhash import (ExactNormalization, MinhashParams, UnionFind, equal_row_pairs,
                            exact_hash, normalize_for_exact, signer_for, sorted_bucket)
 from tasks.stage import (OutputRef, PermanentError, Stage, StageContext, StageJob, StageResult, committed_ref,
                          stage_task)
@@ -82,8 +82,9 @@ def removals_file(filter_digest: str) -> str:
     return f"removals-{filter_digest}.parquet"
 
 
-class DedupSettings(BaseModel):
-    """Exact and MinHash deduplication; FineWeb's MinHash parameters are the defaults.
+class DedupSettings(MinhashParams):
+    """Exact and MinHash deduplication; FineWeb's MinHash parameters (inherited from
+    `MinhashParams`: n_grams, num_buckets, hashes_per_bucket, seed, ...) are the defaults.
 
     In every group of duplicates the earliest document by (date, id) is kept (documents
     without a date come last), so the choice does not depend on sharding or reruns.
@@ -92,7 +93,7 @@ class DedupSettings(BaseModel):
     92% at 0.80, 98.8% at 0.85, 5% at 0.5.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=False)
 
     enabled: bool = Field(True, description="Off: the filter's documents go on as they are")
     scope: Literal["crawl", "run"] = Field(
@@ -103,23 +104,11 @@ class DedupSettings(BaseModel):
         "whitespace", description="none: text as extracted; whitespace: NFC and runs of whitespace as one space; "
                                   "minhash: the MinHash simplification (case, punctuation, numbers, diacritics)")
     near: bool = Field(True, description="Remove MinHash near-duplicates")
-    n_grams: int = Field(5, ge=1, description="Words per shingle")
-    num_buckets: int = Field(14, ge=1, description="LSH bands")
-    hashes_per_bucket: int = Field(8, ge=1, description="Hashes per band: 14 x 8 aims at pairs ~75% similar")
-    seed: int = Field(1, ge=0, description="Draws the MinHash permutations")
-    hash_function: Literal["xxhash", "sha1"] = "xxhash"
-    hash_bits: Literal[32, 64] = 64
-    language: str = Field("en", description="Language of the word tokenizer used for shingles")
-    normalization: TextNormSettings = Field(default_factory=TextNormSettings,
-                                            description="Text simplification before shingling (datatrove's)")
     rows_per_file: int = Field(100_000, ge=1)
     batch_size: int = Field(1024, ge=1)
 
     def minhash(self) -> MinhashParams:
-        return MinhashParams(n_grams=self.n_grams, num_buckets=self.num_buckets,
-                             hashes_per_bucket=self.hashes_per_bucket, seed=self.seed,
-                             hash_function=self.hash_function, hash_bits=self.hash_bits, language=self.language,
-                             normalization=self.normalization)
+        return MinhashParams(**self.model_dump(include=set(MinhashParams.model_fields)))
 
     def detection_probability(self, similarity: float) -> float:
         from tasks.minhash import detection_probability
