@@ -25,11 +25,15 @@ class Tally:
     def kept(self, n: int = 1) -> None:
         self._counts["kept"] += n
 
-    def rejected(self, reason: str) -> None:
-        self._counts[f"rejected:{reason}"] += 1
+    def rejected(self, reason: str, n: int = 1) -> None:
+        self._counts[f"rejected:{reason}"] += n
 
     def skipped(self, reason: str) -> None:
         self._counts[f"skipped:{reason}"] += 1
+
+    @property
+    def read_count(self) -> int:
+        return self._counts["read"]
 
     def add(self, name: str, n: int = 1) -> None:
         """A count outside the balance (records of other types, bytes, timings...)."""

@@ -348,7 +348,7 @@ def find_clusters(job: ClustersJob, out: OutputWriter, ctx: StageContext) -> Sta
 def _reject(tally: Tally, reasons: pa.ChunkedArray | pa.Array) -> None:
     for item in pc.value_counts(reasons).to_pylist():
         # Tally counts one rejection per call; `add` on the same key counts many at once.
-        tally.add(f"rejected:{item['values']}", item["counts"])
+        tally.rejected(item["values"], item["counts"])
 
 
 def _empty_removals() -> pa.Table:

@@ -178,7 +178,7 @@ def filter_documents(job: FilterJob, out: OutputWriter, ctx: StageContext) -> St
                         else:
                             rejected.write({**row, "reason": reason})
                             tally.rejected(reason)
-                    ctx.progress(_read(tally), total, unit="doc")
+                    ctx.progress(tally.read_count, total, unit="doc")
             except (OSError, ValueError) as exc:
                 if "parquet" in str(exc).lower() or isinstance(exc, OSError):
                     raise PermanentError(f"cannot read documents file {source.uri}/{name}: {exc}") from exc
@@ -201,10 +201,6 @@ def _first_rejection(blocks: list[tuple[str, Any]], doc: Any) -> str | None:
             if reason is not None:
                 return name if name == "language" else f"{name}:{reason}"
     return None
-
-
-def _read(tally: Tally) -> int:
-    return tally._counts["read"]  # noqa: SLF001 - progress only
 
 
 FILTER = Stage(name="filter", version="1", work=filter_documents)

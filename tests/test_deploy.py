@@ -56,6 +56,15 @@ def _run(env: dict[str, str], *argv: str, timeout: float = 120) -> subprocess.Co
     return done
 
 
+def _trigger_and_complete(env: dict, api: str, log_path) -> None:
+    """`prefect deployment run` the download stage and wait for that run to complete."""
+    triggered = _run(env, sys.executable, "-m", "prefect", "deployment", "run", "fineflow/stage-download")
+    match = re.search(r"UUID:\s*([0-9a-f-]{36})", triggered.stdout)
+    assert match, triggered.stdout
+    run = _wait_final(api, UUID(match.group(1)), timeout=180, log=log_path)
+    assert run.state.name == "Completed", f"{run.state}: {log_path.read_text()[-3000:]}"
+
+
 def _wait_final(api: str, flow_run_id: UUID, timeout: float, log: Path):
     from prefect import get_client
     from prefect.settings import PREFECT_API_URL, temporary_settings
@@ -110,11 +119,7 @@ def test_a_worker_runs_the_registered_download_deployment(prefect_server, crawl,
         worker = subprocess.Popen([*prefect, "worker", "start", "--pool", POOL, "--type", "process"], env=env,
                                   cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
         try:
-            triggered = _run(env, *prefect, "deployment", "run", "fineflow/stage-download")
-            match = re.search(r"UUID:\s*([0-9a-f-]{36})", triggered.stdout)
-            assert match, triggered.stdout
-            run = _wait_final(prefect_server, UUID(match.group(1)), timeout=180, log=log_path)
-            assert run.state.name == "Completed", f"{run.state}: {log_path.read_text()[-3000:]}"
+            _trigger_and_complete(env, prefect_server, log_path)
         finally:
             _stop(worker)
 
@@ -189,11 +194,7 @@ def test_fineflow_serve_runs_a_triggered_deployment(prefect_server, crawl, serve
                         assert serving.poll() is None, log_path.read_text()[-3000:]
                         assert time.monotonic() < deadline, f"serve did not register: {log_path.read_text()[-3000:]}"
                         time.sleep(0.5)
-            triggered = _run(env, sys.executable, "-m", "prefect", "deployment", "run", "fineflow/stage-download")
-            match = re.search(r"UUID:\s*([0-9a-f-]{36})", triggered.stdout)
-            assert match, triggered.stdout
-            run = _wait_final(prefect_server, UUID(match.group(1)), timeout=180, log=log_path)
-            assert run.state.name == "Completed", f"{run.state}: {log_path.read_text()[-3000:]}"
+            _trigger_and_complete(env, prefect_server, log_path)
         finally:
             _stop(serving)
     rows = collect_status(Store(StorageConfig(root=str(store))), "download")
@@ -204,7 +205,7 @@ def test_fineflow_serve_runs_a_triggered_deployment(prefect_server, crawl, serve
 def test_fineflow_server_serves_a_ui_that_calls_its_own_port(tmp_path):
     import httpx
 
-    from tests.conftest import free_port
+    from tests.conftest import free_port, wait_healthy
 
     port = free_port()
     env = {**os.environ, "PREFECT_HOME": str(tmp_path / "home")}
@@ -214,15 +215,7 @@ def test_fineflow_server_serves_a_ui_that_calls_its_own_port(tmp_path):
         proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "server", "--port", str(port)], env=env,
                                 stdout=log, stderr=subprocess.STDOUT)
         try:
-            deadline = time.monotonic() + 90
-            while True:
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text()[-3000:]
-                time.sleep(0.5)
+            wait_healthy(f"http://127.0.0.1:{port}/api/health", proc, log_path)
             settings = httpx.get(f"http://127.0.0.1:{port}/ui-settings", timeout=10).json()
             assert settings["api_url"] == f"http://127.0.0.1:{port}/api"
             assert httpx.get(f"http://127.0.0.1:{port}/", timeout=10).status_code == 200  # the UI itself
