@@ -259,7 +259,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from flows.pipeline import run_pipeline
     from storage import Store
     from storage.status import collect_status
-    from tasks.train import sample_text
+    from tasks.trained import sample_text
 
     config = demo_config(args.storage or "./data/demo", _parse_set(args.set))
     print(f"fineflow demo: the bundled sample crawl ({SAMPLE_CRAWL}) into {config.storage.root}")
@@ -292,7 +292,7 @@ def cmd_tokens(args: argparse.Namespace) -> int:
 
 def cmd_sample(args: argparse.Namespace) -> int:
     from storage import Store
-    from tasks.train import sample_text
+    from tasks.trained import sample_text
 
     config = build_config(args)
     seed = args.seed if args.seed is not None else random.randrange(2**31)
@@ -303,7 +303,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from storage import Store
-    from tasks.train import export_hf
+    from tasks.trained import export_hf
 
     config = build_config(args)
     out = export_hf(Store(config.storage), args.run, args.out)

@@ -1,14 +1,34 @@
-"""Named model sizes, from a model that trains on two CPU cores in minutes up to GPT-2.
+"""Model shapes: `GPTConfig`, and named sizes from a model that trains on two CPU cores in
+minutes up to GPT-2.
 
 A preset fixes the shape (layers, heads, width, context); the vocabulary always comes from
-the tokenizer the model is trained with.
+the tokenizer the model is trained with. Nothing here imports torch, so settings can be
+checked (and flows planned) without paying for it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
-from models.gpt import GPTConfig
+
+@dataclass(frozen=True)
+class GPTConfig:
+    vocab_size: int = 50257
+    block_size: int = 1024  # the context: longest sequence the model sees
+    n_layer: int = 12
+    n_head: int = 12
+    n_embd: int = 768
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.n_embd % self.n_head:
+            raise ValueError(f"n_embd {self.n_embd} is not a multiple of n_head {self.n_head}")
+        for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,8 @@ import torch.distributed as dist
 
 from storage import OutputWriter
 from tasks.stage import StageContext
-from tasks.train import TRAIN, TrainJob, World, run_training
+from tasks.train import TRAIN, TrainJob
+from tasks.train_loop import World, run_training
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from storage import Store
-from tasks.train import export_hf, load_trained
+from tasks.trained import export_hf, load_trained
 
 # The token fixtures (built once a session) come from a plugin module, not conftest.py.
 

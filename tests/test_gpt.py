@@ -11,7 +11,8 @@ from models.gpt import GPT, GPTConfig
 from models.metrics import flops_per_token, mfu
 from models.presets import PRESETS, padded_vocab, preset
 from models.sampling import generate, sample
-from tasks.train import BatchPlan, ModelSettings, lr_factor
+from tasks.train import ModelSettings
+from tasks.train_loop import BatchPlan, lr_factor
 
 # The token fixtures (built once a session) come from a plugin module, not conftest.py.
 

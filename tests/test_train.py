@@ -10,11 +10,12 @@ import shutil
 import pyarrow.parquet as pq
 import pytest
 
-import tasks.train as train_module
+import tasks.train_loop as train_loop
 from models.checkpoint import checkpoint_name, sidecar_name
 from storage import OutputState, StorageConfig, Store
 from tasks.stage import PermanentError
-from tasks.train import TRAIN, ModelSettings, TrainSettings, find_train_output, sample_text, train_job
+from tasks.train import TRAIN, ModelSettings, TrainSettings, find_train_output, train_job
+from tasks.trained import sample_text
 
 pytest.register_assert_rewrite("tests.tokens_fixture")  # imported here before pytest loads it as a plugin
 from tests.tokens_fixture import LEARN, TokenData, quick_job  # noqa: E402
@@ -36,7 +37,7 @@ def kill_after(monkeypatch, at: int, steps_seen: list[int] | None = None, times:
             remaining[0] -= 1
             raise Killed(f"killed after step {step}")
 
-    monkeypatch.setattr(train_module, "_after_step", hook)
+    monkeypatch.setattr(train_loop, "_after_step", hook)
 
 
 def losses(data: TokenData, ref) -> list[float]:
