@@ -1,4 +1,4 @@
-"""The `fineflow` command: help, errors as one line, download, status, clean, demo."""
+"""The `fineflow` command: help, errors as one line, download, status, clean (the demo: test_reruns.py)."""
 
 from __future__ import annotations
 
@@ -69,24 +69,3 @@ def test_download_status_and_unknown_crawl(crawl, server, tmp_path, capsys):
 
     assert main(["clean", "--storage", store, "--min-age", "0"]) == 0
     assert "0 uncommitted output folder(s) removed" in capsys.readouterr().out
-
-
-@pytest.mark.usefixtures("prefect_api")
-def test_demo_runs_the_whole_pipeline_then_reuses_it(tmp_path, capsys):
-    from tests.conftest import SAMPLE_CRAWL
-
-    store = tmp_path / "demo"
-    short = ["--set", "train.steps=30", "--set", "train.eval_every=10", "--set", "train.checkpoint_every=15"]
-    assert main(["demo", "--storage", str(store), *short]) == 0
-    out = capsys.readouterr().out
-    assert "21 outputs committed" in out
-    for line in ("extract   read", "filter    rejected:language", "dedup     rejected:exact_duplicate",
-                 "stage=tokenize", "stage=train", "sample from the trained model (30 steps)"):
-        assert line in out
-    for warc in sorted(SAMPLE_CRAWL.glob("crawl-data/*/segments/*/warc/*.warc.gz")):
-        [copy] = store.glob(f"download/*/{warc.name}")
-        assert copy.read_bytes() == warc.read_bytes()
-    assert len(list(store.glob("dedup/*/documents-00000.parquet"))) == 3
-    assert main(["demo", "--storage", str(store), *short]) == 0
-    out = capsys.readouterr().out
-    assert out.count("(already in storage)") == 5  # 3 tokenize shards, tokenizer, train

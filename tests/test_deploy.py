@@ -18,6 +18,7 @@ from flows.deploy import SPEC, load_specs
 from flows.pipeline import STAGE_NAMES
 from storage import StorageConfig, Store
 from storage.status import collect_status
+from tests.flowtools import on_server, stop, wait_final
 
 REPO = Path(__file__).resolve().parent.parent
 POOL = "fineflow-test"
@@ -61,35 +62,9 @@ def _trigger_and_complete(env: dict, api: str, log_path) -> None:
     triggered = _run(env, sys.executable, "-m", "prefect", "deployment", "run", "fineflow/stage-download")
     match = re.search(r"UUID:\s*([0-9a-f-]{36})", triggered.stdout)
     assert match, triggered.stdout
-    run = _wait_final(api, UUID(match.group(1)), timeout=180, log=log_path)
+    with on_server(api):
+        run = wait_final(UUID(match.group(1)), timeout=180, log=log_path)
     assert run.state.name == "Completed", f"{run.state}: {log_path.read_text()[-3000:]}"
-
-
-def _wait_final(api: str, flow_run_id: UUID, timeout: float, log: Path):
-    from prefect import get_client
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    deadline = time.monotonic() + timeout
-    with temporary_settings(updates={PREFECT_API_URL: api}):
-        with get_client(sync_client=True) as client:
-            while True:
-                run = client.read_flow_run(flow_run_id)
-                if run.state is not None and run.state.is_final():
-                    return run
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"flow run still {run.state and run.state.name} after {timeout}s; "
-                                         f"worker log: {log.read_text()[-3000:]}")
-                time.sleep(1)
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
 
 
 @pytest.mark.server
@@ -106,9 +81,8 @@ def test_a_worker_runs_the_registered_download_deployment(prefect_server, crawl,
     assert "registered fineflow/weekly" in deployed.stdout and "registered fineflow/stage-download" in deployed.stdout
 
     from prefect import get_client
-    from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    with temporary_settings(updates={PREFECT_API_URL: prefect_server}):
+    with on_server(prefect_server):
         with get_client(sync_client=True) as client:
             weekly = client.read_deployment_by_name("fineflow/weekly")
             assert [s.schedule.cron for s in weekly.schedules] == ["0 3 * * 1"]
@@ -121,7 +95,7 @@ def test_a_worker_runs_the_registered_download_deployment(prefect_server, crawl,
         try:
             _trigger_and_complete(env, prefect_server, log_path)
         finally:
-            _stop(worker)
+            stop(worker)
 
     rows = collect_status(Store(StorageConfig(root=str(store))), "download")
     assert [(r.shard, r.state.value) for r in rows] == [(crawl.paths[0], "committed")]
@@ -132,7 +106,6 @@ def test_a_worker_runs_the_registered_download_deployment(prefect_server, crawl,
 def test_prefect_deploy_of_the_yaml_agrees_with_fineflow_deploy(prefect_server, tmp_path):
     """`prefect deploy` and `fineflow deploy` register the same deployments from the one file."""
     from prefect import get_client
-    from prefect.settings import PREFECT_API_URL, temporary_settings
 
     env = {**os.environ, "PREFECT_API_URL": prefect_server}
     prefect = [sys.executable, "-m", "prefect"]
@@ -140,7 +113,7 @@ def test_prefect_deploy_of_the_yaml_agrees_with_fineflow_deploy(prefect_server, 
     _run(env, *prefect, "variable", "set", "fineflow_storage", str(tmp_path / "a"), "--overwrite")
 
     def registered() -> dict:
-        with temporary_settings(updates={PREFECT_API_URL: prefect_server}):
+        with on_server(prefect_server):
             with get_client(sync_client=True) as client:
                 return {d.name: (d.parameters, [(s.schedule.cron, s.schedule.timezone) for s in d.schedules],
                                  d.work_pool_name, d.entrypoint, d.pull_steps)
@@ -163,13 +136,12 @@ def test_prefect_deploy_of_the_yaml_agrees_with_fineflow_deploy(prefect_server, 
 @pytest.mark.server
 def test_fineflow_serve_runs_a_triggered_deployment(prefect_server, crawl, server, tmp_path):
     from prefect import get_client
-    from prefect.settings import PREFECT_API_URL, temporary_settings
 
     store = tmp_path / "served"
     env = {**os.environ, "PREFECT_API_URL": prefect_server, "PREFECT_RUNNER_POLL_FREQUENCY": "1"}
     # A deployment registered for workers keeps its code location when served under the same
     # name (runs then crash loading the flow): remove the other tests' registrations first.
-    with temporary_settings(updates={PREFECT_API_URL: prefect_server}):
+    with on_server(prefect_server):
         with get_client(sync_client=True) as client:
             for d in client.read_deployments():
                 client.delete_deployment(d.id)
@@ -182,7 +154,7 @@ def test_fineflow_serve_runs_a_triggered_deployment(prefect_server, crawl, serve
         try:
             # Another test may have registered the same deployment: wait for serve's version of it.
             deadline = time.monotonic() + 90
-            with temporary_settings(updates={PREFECT_API_URL: prefect_server}):
+            with on_server(prefect_server):
                 with get_client(sync_client=True) as client:
                     while True:
                         try:
@@ -196,7 +168,7 @@ def test_fineflow_serve_runs_a_triggered_deployment(prefect_server, crawl, serve
                         time.sleep(0.5)
             _trigger_and_complete(env, prefect_server, log_path)
         finally:
-            _stop(serving)
+            stop(serving)
     rows = collect_status(Store(StorageConfig(root=str(store))), "download")
     assert [(r.shard, r.state.value) for r in rows] == [(crawl.paths[0], "committed")]
 
@@ -220,7 +192,7 @@ def test_fineflow_server_serves_a_ui_that_calls_its_own_port(tmp_path):
             assert settings["api_url"] == f"http://127.0.0.1:{port}/api"
             assert httpx.get(f"http://127.0.0.1:{port}/", timeout=10).status_code == 200  # the UI itself
         finally:
-            _stop(proc)
+            stop(proc)
     out = log_path.read_text()
     assert f"Prefect UI: http://127.0.0.1:{port}" in out
     assert f"export PREFECT_API_URL=http://127.0.0.1:{port}/api" in out

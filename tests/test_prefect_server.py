@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 from prefect import get_client
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from tests.flowtools import download_states
+from tests.flowtools import download_states, fineflow
 
 pytestmark = pytest.mark.server
-
-
-def fineflow(api: str, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PREFECT_API_URL": api}
-    return subprocess.run([sys.executable, "-m", "flows.cli", *args], env=env, capture_output=True,
-                          text=True, timeout=240)
 
 
 def test_flow_states_read_back_from_a_real_server(prefect_server, crawl, server, tmp_path):
