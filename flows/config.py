@@ -28,7 +28,13 @@ class DownloadConfig(BaseModel):
 
     selection: Selection = Field(default_factory=lambda: Selection(first=1),
                                  description="Which WARC files; the default, one file, is a safe first run")
-    concurrency: int = Field(4, ge=1, le=64, description="WARC files downloaded at once")
+    concurrency: int = Field(4, ge=1, le=64, description="WARC files downloaded at once by a download-only run "
+                                                         "(its thread pool)")
+    polite_limit: int = Field(4, ge=0, le=256,
+                              description="Most WARC downloads at once across all flow runs and workers sharing the "
+                                          "Prefect server: a tag concurrency limit on 'fineflow:download', created if "
+                                          "missing; one already on the server is the operator's and wins; "
+                                          "0: leave the server's limits alone")
     retries: int = Field(3, ge=0, le=20, description="Prefect retries of a failed WARC download task")
     retry_delay_s: float = Field(10.0, ge=0, description="First task retry delay; doubles each retry, with jitter")
     verify_attempts: int = Field(2, ge=1, le=10)

@@ -14,7 +14,7 @@ from collections import defaultdict
 from typing import Any, Literal
 
 from prefect import Task, flow, get_run_logger, task
-from prefect.artifacts import create_table_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.context import get_run_context
 from prefect.futures import PrefectFuture
 from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
@@ -23,12 +23,13 @@ from prefect.tasks import exponential_backoff
 from pydantic import BaseModel, Field
 
 from flows.config import PipelineConfig
+from flows.limits import ensure_tag_limit
 from storage import Store
 from storage.runs import PlannedOutput, RunPlan, write_plan
 from tasks.accounting import AccountingError, check_balance, check_handover
 from tasks.commoncrawl import list_warc_paths, resolve_crawl
 from tasks.dedup import DEDUP_STAGES, committed_dedup, plan_dedup, submit_dedup
-from tasks.download import DOWNLOAD, DownloadJob, download_task
+from tasks.download import DOWNLOAD, POLITE_TAG, DownloadJob, download_task
 from tasks.extract import EXTRACT, ExtractJob, extract_task
 from tasks.filter import FILTER, FilterJob, filter_task
 from tasks.stage import OutputRef, Stage, StageJob, committed_ref, for_storage, retry_unless_permanent, with_sources
@@ -138,6 +139,9 @@ def pipeline_flow(config: PipelineConfig, first: StageName = "download",
     logger.info("crawl %s: %d WARC files selected (%s); stages %s..%s; storage %s",
                 crawl, len(paths), config.download.selection.describe(), first, last, store.uri())
 
+    if lo == 0 and paths:
+        # Before the first download is submitted, so none starts unthrottled.
+        ensure_tag_limit(POLITE_TAG, config.download.polite_limit, logger)
     bind = _binder(config)
     tasks = {name: bind(t, name) for name, _, t in PER_WARC[lo:hi + 1]}
     planned: list[PlannedOutput] = []
@@ -167,11 +171,13 @@ def pipeline_flow(config: PipelineConfig, first: StageName = "download",
     results, failures = _collect(chains, STAGE_NAMES[:min(hi, LAST_PER_WARC) + 1])
     if failures:
         _publish_funnel(results, crawl)
+        _publish_outputs(PipelineResult(shards=results), crawl, store.uri())
         raise PipelineFailed(f"{len(failures)} of {len(paths)} WARC files failed: " + "; ".join(failures))
     result = PipelineResult(shards=results)
     if hi > LAST_PER_WARC:
         _run_wide(config, result, lo, hi, bind)
     _publish_funnel(results, crawl)
+    _publish_outputs(result, crawl, store.uri())
     _publish_summary(result, crawl)
     return result
 
@@ -358,7 +364,39 @@ def _publish_funnel(results: dict[str, dict[str, OutputRef]], crawl: str) -> Non
     if rows:
         create_table_artifact(key="pipeline-funnel", table=rows,
                               description=f"Records through each stage, {crawl} ({len(results)} WARC files)")
-    shards = [{"warc": path.rsplit("/", 1)[-1], **{f"{n} key": r.key for n, r in refs.items()},
-               **{f"{n} reused": r.reused for n, r in refs.items()}} for path, refs in results.items()]
-    if shards:
-        create_table_artifact(key="pipeline-outputs", table=shards, description=f"Outputs per WARC file, {crawl}")
+
+
+def outputs_markdown(result: PipelineResult, root: str) -> str:
+    """Every output of a run as a link to its folder in storage: a row per WARC file and a
+    column per stage, then the run-wide outputs. A cell reads as the output's key, so two
+    runs can be compared by eye; `reused` marks outputs found committed, not recomputed."""
+    stages = [name for name in STAGE_NAMES if any(name in refs for refs in result.shards.values())]
+    lines = [f"Outputs in `{root}`; each links to its folder, whose `_manifest.json` lists its files. "
+             "*reused*: found already committed, nothing recomputed.", ""]
+    if stages:
+        lines += ["| WARC file | " + " | ".join(stages) + " |", "|---" * (len(stages) + 1) + "|"]
+        for path, refs in result.shards.items():
+            cells = [_output_cell(refs[name]) if name in refs else "-" for name in stages]
+            lines.append(f"| {_md_text(path.rsplit('/', 1)[-1])} | " + " | ".join(cells) + " |")
+        lines.append("")
+    if result.run:
+        lines += ["| run-wide | output |", "|---|---|"]
+        lines += [f"| {name} | {_output_cell(ref)} |" for name, ref in result.run.items()]
+    return "\n".join(lines)
+
+
+def _output_cell(ref: OutputRef) -> str:
+    # Markdown link destinations end at a space or ')': percent-encode both (file:// URIs
+    # already are; an s3:// prefix chosen by a user may not be).
+    url = ref.url.replace(" ", "%20").replace("(", "%28").replace(")", "%29")
+    return f"[{ref.key}]({url})" + (" *reused*" if ref.reused else "")
+
+
+def _md_text(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _publish_outputs(result: PipelineResult, crawl: str, root: str) -> None:
+    if result.shards or result.run:
+        create_markdown_artifact(key="pipeline-outputs", markdown=outputs_markdown(result, root),
+                                 description=f"Outputs of this run in storage, {crawl}")

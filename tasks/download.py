@@ -62,4 +62,11 @@ def download_warc(job: DownloadJob, out: OutputWriter, ctx: StageContext) -> Sta
 
 
 DOWNLOAD = Stage(name="download", version="1", work=download_warc)
-download_task = stage_task(DOWNLOAD)
+
+# Every download task carries this tag, and the pipeline flow puts a tag concurrency limit
+# on it (`download.polite_limit`), so all flow runs and workers sharing a Prefect server
+# together keep at most that many requests open to the crawl's host. A tag of its own,
+# not the generic `stage:download`: the limit is about the remote server, and its name
+# says so in `prefect concurrency-limit ls`.
+POLITE_TAG = "fineflow:download"
+download_task = stage_task(DOWNLOAD, tags=(POLITE_TAG,))

@@ -4,8 +4,8 @@
 return at once if that output is already committed, otherwise clear leftovers, let the
 stage's function write its files, and commit the manifest last. `stage_task(stage)`
 wraps it as a Prefect task that adds retries with backoff and jitter, a cache keyed by
-that same content key, results persisted under the storage root, progress artifacts and
-logging; nothing else.
+that same content key, results persisted under the storage root, progress artifacts, a
+link artifact to the committed output, and logging; nothing else.
 """
 
 from __future__ import annotations
@@ -55,6 +55,12 @@ class OutputRef(BaseModel):
 
     def path(self, name: str) -> str:
         return f"{self.dir}/{name}"
+
+    @property
+    def url(self) -> str:
+        """The output's folder as a URL for people and UIs: `file://` for a local root (whose
+        `uri` is a plain absolute path), the store's own address (`s3://...`) otherwise."""
+        return self.uri if "://" in self.uri else Path(self.uri).as_uri()
 
 
 class StageJob(BaseModel):
@@ -157,6 +163,17 @@ class StageContext:
             from prefect.artifacts import create_markdown_artifact
 
             create_markdown_artifact(markdown=text, key=key, description=description)
+
+    def link(self, url: str, text: str, description: str = "") -> None:
+        """A link artifact in the Prefect UI (nothing outside Prefect). It only points at
+        work already done, so failing to create it is logged, never raised."""
+        if self._artifacts:
+            from prefect.artifacts import create_link_artifact
+
+            try:
+                create_link_artifact(link=url, link_text=text, description=description)
+            except Exception as exc:  # noqa: BLE001 - the output is committed; the link is a convenience
+                self.logger.warning("link artifact to %s not created: %s", url, exc)
 
     def close(self) -> None:
         if self._bar is not None:
@@ -302,7 +319,10 @@ def stage_task(stage: Stage[J], *, retries: int = 3, retry_delay_s: float = 10.0
         from prefect import get_run_logger
 
         job = with_sources(job, sources)
-        return stage.run(job, StageContext(stage.name, job.label, get_run_logger(), artifacts=True))
+        ctx = StageContext(stage.name, job.label, get_run_logger(), artifacts=True)
+        ref = stage.run(job, ctx)
+        _link_output(ctx, ref, job.label)
+        return ref
 
     run.__name__ = run.__qualname__ = f"{stage.name}_stage"
     return task(
@@ -318,6 +338,17 @@ def stage_task(stage: Stage[J], *, retries: int = 3, retry_delay_s: float = 10.0
         result_serializer="json",
         tags=[f"stage:{stage.name}", *tags],
     )
+
+
+def _link_output(ctx: StageContext, ref: OutputRef, label: str) -> None:
+    """A link artifact on the task run to the output's folder in storage, committed by this
+    run or found committed: from the UI to the files in one click. Unkeyed on purpose: one
+    per shard would flood the UI's Artifacts page; they show on the task and flow runs.
+    A task answered from Prefect's cache does not run, so it adds none (the flow's
+    `pipeline-outputs` table links every output)."""
+    title = ref.stage if label == ref.stage else f"{ref.stage} {label}"
+    how = "found already committed" if ref.reused else "committed"
+    ctx.link(ref.url, title, description=f"`{ref.dir}`: {len(ref.files)} files, {how}.")
 
 
 def results_location(storage: StorageConfig) -> Path | str:

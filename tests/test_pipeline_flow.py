@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import re
+import shutil
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
 import pytest
 from prefect import get_client
-from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey, ArtifactFilterType
 
 from flows.cli import main
 from flows.config import PipelineConfig
@@ -85,3 +90,54 @@ def test_single_stage_runs_against_storage_and_names_what_is_missing(sample_serv
     assert "filter: 1 outputs (0 already in storage)" in out and "rejected:language" in out
     assert "dedup     read" in out and "tokenize: 1 outputs (0 already in storage)" in out
     assert sample_server.bytes_sent() == 0  # single stages read storage, never the crawl's WARCs
+
+
+def link_artifacts(flow_run_id) -> dict[str, tuple[str, str]]:
+    """URL -> (link text, description) of the link artifacts of one flow run (its tasks').
+
+    Prefect 3.8 stores a link artifact as markdown holding just `[text](url)`."""
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(
+            flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]), type=ArtifactFilterType(any_=["markdown"])))
+    links = {}
+    for artifact in artifacts:
+        match = re.fullmatch(r"\[([^\]]*)\]\(([^)]*)\)", artifact.data)
+        if artifact.key is not None or match is None:
+            continue
+        text, url = match.groups()
+        assert url not in links, f"two link artifacts to {url}"
+        links[url] = (text, artifact.description or "")
+    return links
+
+
+def test_each_stage_task_links_its_committed_output(sample_server, tmp_path):
+    config = config_for(sample_server, tmp_path / "store", **{"download.selection": {"first": 1}})
+    state = run_pipeline(config, "download", "filter", return_state=True)
+    assert state.is_completed()
+    [(path, refs)] = state.result().shards.items()
+    links = link_artifacts(state.state_details.flow_run_id)
+    assert set(links) == {ref.url for ref in refs.values()}, "one link per committed output"
+    label = path.rsplit("/", 1)[-1]
+    for stage, ref in refs.items():
+        assert ref.url.startswith("file:///")
+        folder = Path(unquote(urlsplit(ref.url).path))
+        assert folder == tmp_path / "store" / stage / ref.key and (folder / "_manifest.json").is_file()
+        text, description = links[ref.url]
+        assert text == f"{stage} {label}" and "committed" in description
+
+    with get_client(sync_client=True) as client:
+        [outputs] = client.read_artifacts(artifact_filter=ArtifactFilter(
+            key=ArtifactFilterKey(any_=["pipeline-outputs"]), flow_run_id=ArtifactFilterFlowRunId(
+                any_=[state.state_details.flow_run_id])))
+    assert outputs.type == "markdown"
+    for ref in refs.values():
+        assert f"[{ref.key}]({ref.url})" in outputs.data
+
+    # Prefect's cache records gone, the outputs still committed: the tasks run again, find
+    # their outputs in storage, and link them all the same.
+    shutil.rmtree(tmp_path / "store" / "_prefect" / "results")
+    again = run_pipeline(config, "download", "filter", return_state=True)
+    assert again.is_completed()
+    relinked = link_artifacts(again.state_details.flow_run_id)
+    assert set(relinked) == set(links)
+    assert all("found already committed" in description for _, description in relinked.values())
