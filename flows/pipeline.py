@@ -145,11 +145,17 @@ def pipeline_flow(config: PipelineConfig, first: StageName = "download",
     bind = _binder(config)
     tasks = {name: bind(t, name) for name, _, t in PER_WARC[lo:hi + 1]}
     planned: list[PlannedOutput] = []
-    chains: list[dict[str, Any]] = []
-    for path in paths:
-        chain: dict[str, Any] = {"path": path}
-        upstream: OutputRef | PrefectFuture | None = None
-        for name, stage, _ in PER_WARC[: min(hi, LAST_PER_WARC) + 1]:
+    chains: list[dict[str, Any]] = [{"path": path} for path in paths]
+    # Stage by stage, every file's task before the next stage's: each chain still moves on
+    # as soon as its own upstream task finishes, but the process pool resolves submissions
+    # in order on as many threads as it has workers, so a chain submitted whole would hold
+    # them waiting while the next file's download had not even been handed over.
+    for i, (name, stage, _) in enumerate(PER_WARC[: min(hi, LAST_PER_WARC) + 1]):
+        for chain in chains:
+            if "missing" in chain:
+                continue
+            path = chain["path"]
+            upstream: OutputRef | PrefectFuture | None = chain[PER_WARC[i - 1][0]] if i else None
             job = make_job(name, config, crawl, path)
             sources = [] if upstream is None else [upstream]
             if STAGE_NAMES.index(name) < lo:
@@ -157,14 +163,12 @@ def pipeline_flow(config: PipelineConfig, first: StageName = "download",
                 if ref is None:
                     chain["missing"] = (f"{name} output of {path} is not in storage; "
                                         f"run `fineflow stage {name}` (or `fineflow run`) first")
-                    break
-                upstream = chain[name] = ref
+                    continue
+                chain[name] = ref
             else:
                 if not isinstance(upstream, PrefectFuture):
                     planned.append(PlannedOutput(stage=name, key=stage.key(with_sources(job, sources)), shard=path))
-                upstream = tasks[name].submit(job, sources=sources)
-                chain[name] = upstream
-        chains.append(chain)
+                chain[name] = tasks[name].submit(job, sources=sources)
     write_plan(store, RunPlan(flow="pipeline", run_id=str(get_run_context().flow_run.id), crawl=crawl,
                               outputs=planned))
 

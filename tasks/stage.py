@@ -336,7 +336,10 @@ def stage_task(stage: Stage[J], *, retries: int = 3, retry_delay_s: float = 10.0
         cache_policy=StageOutputCache(stage=stage),
         persist_result=True,
         result_serializer="json",
-        tags=[f"stage:{stage.name}", *tags],
+        # No tag by default: Prefect's engine asks the server for a concurrency slot for
+        # every tagged task run, limit or not, and a busy SQLite server answers 503, which
+        # the client retries 2 s later (bench/overhead.py measured 8-13 s a demo run).
+        tags=list(tags),
     )
 
 
