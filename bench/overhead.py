@@ -1,13 +1,23 @@
 """Prefect's overhead on the demo pipeline: the flow against the same stage functions in a bare process pool.
 
-    python -m bench.overhead [--workers 2] [--train-steps N] [--repeat 1] [--keep] [--ephemeral]
+    python -m bench.overhead [--workers 2] [--train-steps N] [--copies 1] [--repeat 1] [--keep] [--ephemeral]
 
 A real `prefect server start` is launched on 127.0.0.1 first (its own temporary
 PREFECT_HOME, analytics and UI off, a free port) and PREFECT_API_URL points at it; its
-start-up is timed and printed apart, never counted. Then, into fresh storage roots:
+start-up is timed and printed apart, never counted.
+
+The crawl: the bundled sample crawl (3 WARC files), or with --copies N a crawl built in the
+temporary folder in Common Crawl's layout (collinfo.json, crawl-data/CC-MAIN-SAMPLE/
+warc.paths.gz, segments/*/warc/*.warc.gz) holding N copies of each sample WARC, copy k under
+its own segment folder and WARC file numbers (copy 0 keeps the sample's names), so that every
+stage sees N times the WARC files: more work per run against the same fixed costs, as on a
+real crawl. The copies are identical: download, extract and filter do the full work per file,
+and dedup removes the copies as exact duplicates. Every run below, (a) to (e), reads it through
+the same overrides (crawl.data_url, crawl.index_url; `--set` for the commands).
+Then, into fresh storage roots:
 
 (a) fineflow via Prefect: `run_pipeline(demo_config(root))`, the whole demo (download ..
-    train on the bundled sample crawl) with the default task runner, a process pool of
+    train on the crawl) with the default task runner, a process pool of
     `--workers` processes (runner.workers).
 (b) direct: the same stage functions, `Stage.run(job)`, on the same jobs (built with the
     flow's own helpers: make_job, plan_dedup, tokenizer_job, tokenize_jobs, train_job,
@@ -63,6 +73,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 ACCESS_LINE = re.compile(r'"(GET|POST|PATCH|PUT|DELETE) (/\S+) HTTP/[\d.]+" (\d{3})')
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+SAMPLE_CRAWL = REPO / "sample" / "crawl"  # as flows/cli.py; not imported from there (it imports Prefect)
+WARC_NUMBER = re.compile(r"^(.*-)(\d+)(\.warc\.gz)$")  # CC-MAIN-<start>-<end>-00000.warc.gz
 DETERMINISTIC = ("download", "extract", "filter", "dedup-signatures", "dedup-clusters", "dedup", "tokenizer",
                  "tokenize")
 STAGE_ORDER = (*DETERMINISTIC, "train")
@@ -172,6 +184,41 @@ def own_cpu_s() -> tuple[float, float]:
 
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     return time.process_time(), children.ru_utime + children.ru_stime
+
+
+# the crawl
+
+
+def build_crawl(folder: Path, copies: int) -> tuple[Path, int]:
+    """A crawl in Common Crawl's layout under `folder` with `copies` copies of every sample WARC:
+    copy k of segment j (of S) in segment `<its timestamp>.<k * S + j>`, copy k of WARC i (of W)
+    numbered k * W + i, so copy 0 keeps the sample's names. The collinfo.json is the sample's.
+    Returns the crawl's root (for crawl.data_url) and its number of WARC files."""
+    import gzip
+    import json
+
+    crawl = json.loads((SAMPLE_CRAWL / "collinfo.json").read_text())[0]["id"]
+    source = SAMPLE_CRAWL / "crawl-data" / crawl
+    segments = sorted(p.name for p in (source / "segments").iterdir() if p.is_dir())
+    warcs = sorted((source / "segments").glob("*/warc/*.warc.gz"), key=lambda p: p.name)
+    if not warcs:
+        raise SystemExit(f"no sample WARC files under {source}/segments; run `python sample/generate.py`")
+    width = max(len(WARC_NUMBER.match(p.name)[2]) for p in warcs)
+    folder.mkdir(parents=True)
+    shutil.copyfile(SAMPLE_CRAWL / "collinfo.json", folder / "collinfo.json")
+    paths = []
+    for k in range(copies):
+        for i, warc in enumerate(warcs):
+            j = segments.index(warc.parent.parent.name)
+            segment = f"{segments[j].rsplit('.', 1)[0]}.{k * len(segments) + j}"
+            prefix, _, suffix = WARC_NUMBER.match(warc.name).groups()
+            path = f"crawl-data/{crawl}/segments/{segment}/warc/{prefix}{k * len(warcs) + i:0{width}d}{suffix}"
+            (folder / path).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(warc, folder / path)
+            paths.append(path)
+    with gzip.open(folder / "crawl-data" / crawl / "warc.paths.gz", "wt", encoding="utf-8") as f:
+        f.write("".join(f"{path}\n" for path in paths))
+    return folder, len(paths)
 
 
 # measurements
@@ -501,6 +548,9 @@ def main() -> None:
                         help=f"processes in both pools, runner.workers (default: the cores, {os.cpu_count()})")
     parser.add_argument("--train-steps", type=int, default=None,
                         help="train.steps (default: the demo's own, 200); fewer for a quick look")
+    parser.add_argument("--copies", type=int, default=1,
+                        help="a crawl of N copies of each sample WARC file, 3 * N files (default 1: the sample "
+                             "crawl itself)")
     parser.add_argument("--repeat", type=int, default=1,
                         help="rounds of (a) and (b), their order alternating; medians reported (default 1)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary storage roots and server home")
@@ -508,13 +558,26 @@ def main() -> None:
                         help="also (e): the cached rerun command without PREFECT_API_URL (a temporary server)")
     parser.add_argument("--logs", action="store_true", help="show Prefect's console logs (default: warnings only)")
     args = parser.parse_args()
+    if args.copies < 1:
+        parser.error("--copies must be at least 1")
 
     load_start = os.getloadavg()
     tmp = Path(tempfile.mkdtemp(prefix="ff-bench-overhead-"))
     home = tmp / "prefect-home"
     home.mkdir()
+    overrides: dict[str, Any] = {"runner.workers": args.workers}
+    if args.train_steps is not None:
+        overrides["train.steps"] = args.train_steps
+    if args.copies > 1:
+        crawl_root, n_warcs = build_crawl(tmp / "crawl", args.copies)
+        overrides["crawl.data_url"] = crawl_root.as_uri()
+        overrides["crawl.index_url"] = (crawl_root / "collinfo.json").as_uri()
+        crawl_text = f"the sample crawl x{args.copies} ({n_warcs} WARC files, built in {crawl_root})"
+    else:
+        n_warcs = len(list(SAMPLE_CRAWL.glob("crawl-data/*/segments/*/warc/*.warc.gz")))
+        crawl_text = f"the sample crawl ({n_warcs} WARC files)"
     print(f"load average at start: {', '.join(f'{x:.2f}' for x in load_start)} ({os.cpu_count()} cores, shared); "
-          f"workers {args.workers}; temporary folder {tmp}", flush=True)
+          f"workers {args.workers}; copies {args.copies}: {crawl_text}; temporary folder {tmp}", flush=True)
     server = start_server(home)
     print(f"Prefect server (`prefect server start`, 127.0.0.1, SQLite) ready in {server.startup_s:.1f} s, "
           f"not counted below: {server.api}", flush=True)
@@ -530,9 +593,6 @@ def main() -> None:
         from flows.cli import demo_config  # imports flows.pipeline and every stage: before any clock
 
         print(f"imports in this process: {time.perf_counter() - started:.1f} s (not counted)", flush=True)
-        overrides: dict[str, Any] = {"runner.workers": args.workers}
-        if args.train_steps is not None:
-            overrides["train.steps"] = args.train_steps
         agree = ""
         for r in range(args.repeat):
             order = "ab" if r % 2 == 0 else "ba"
@@ -593,9 +653,9 @@ def main() -> None:
     names = {"a": "(a) fineflow via Prefect (process pool)", "b": "(b) direct: Stage.run in a process pool",
              "c": "(c) all-cached rerun, in-process", "d": "(d) all-cached rerun, `fineflow demo`",
              "e": "(e) (d) without PREFECT_API_URL"}
-    print(f"\nthe demo pipeline on the sample crawl: train.steps {steps}, {args.workers} workers, {args.repeat} "
-          f"round(s), (a) first in odd rounds and (b) first in even ones;\nPrefect server start-up "
-          f"({server.startup_s:.1f} s) not counted")
+    print(f"\nthe demo pipeline on the sample crawl x{args.copies} (--copies; {n_warcs} WARC files): train.steps "
+          f"{steps}, {args.workers} workers, {args.repeat} round(s), (a) first in odd rounds and (b) first in even "
+          f"ones;\nPrefect server start-up ({server.startup_s:.1f} s) not counted")
     rounds = "".join(f"{f'round {i + 1}':>9}" for i in range(args.repeat))
     print(f"{'wall seconds':<40}{rounds}{'median':>9} | {'CPU s: main':>11}{'pool':>6}{'server':>7} | "
           f"{'API calls':>9}{'503s':>5}")
@@ -634,8 +694,8 @@ def main() -> None:
     print(f"\nload average at start: {', '.join(f'{x:.2f}' for x in load_start)}; at end: "
           f"{', '.join(f'{x:.2f}' for x in load_end)} ({os.cpu_count()} cores, shared machine)")
     if args.keep:
-        print(f"kept: {tmp} (storage roots prefect-N, direct-N; Prefect home, its prefect.db and server.log "
-              f"in prefect-home; demo-N.log)")
+        print(f"kept: {tmp} (storage roots prefect-N, direct-N; with --copies, the crawl in crawl; Prefect home, "
+              f"its prefect.db and server.log in prefect-home; demo-N.log)")
 
 
 if __name__ == "__main__":

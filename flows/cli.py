@@ -262,7 +262,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from tasks.trained import sample_text
 
     config = demo_config(args.storage or "./data/demo", _parse_set(args.set))
-    print(f"fineflow demo: the bundled sample crawl ({SAMPLE_CRAWL}) into {config.storage.root}")
+    print(f"fineflow demo: the crawl at {config.crawl.data_url} into {config.storage.root}")
     result = _run_flow(lambda c, return_state: run_pipeline(c, "download", "train", return_state=return_state),
                        config)
     _print_result(result, "train")
