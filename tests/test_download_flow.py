@@ -39,34 +39,6 @@ def committed(store: Store, crawl) -> dict[str, bytes]:
     return out
 
 
-def test_rerun_is_cached_and_one_deleted_output_is_redownloaded(crawl, server, tmp_path):
-    config = config_for(server, crawl, {"root": str(tmp_path / "store")})
-    state, run_id = run(config)
-    assert state.is_completed()
-    store = Store(config.storage)
-    assert committed(store, crawl) == {p: crawl.bytes(p) for p in crawl.paths}
-    assert set(download_states(run_id).values()) == {"Completed"}
-    first_bytes = server.bytes_sent()
-    assert first_bytes == sum(len(crawl.bytes(p)) for p in crawl.paths)
-
-    server.reset_log()
-    state, run_id = run(config)
-    assert state.is_completed()
-    assert set(download_states(run_id).values()) == {"Cached"}
-    assert server.bytes_sent() == 0, "a cached rerun must transfer no WARC bytes"
-
-    victim = crawl.paths[1]
-    store.rm(DOWNLOAD.output(_job(config, crawl, victim)).dir, recursive=True)
-    server.reset_log()
-    state, run_id = run(config)
-    assert state.is_completed()
-    states = download_states(run_id)
-    assert states.pop(victim.rsplit("/", 1)[-1]) == "Completed"
-    assert set(states.values()) == {"Cached"}
-    assert server.bytes_sent() == len(crawl.bytes(victim))
-    assert committed(store, crawl)[victim] == crawl.bytes(victim)
-
-
 def test_cache_record_without_committed_output_is_a_miss(crawl, server, tmp_path):
     """The manifest alone removed (the output damaged): Prefect must not return the stale record."""
     config = config_for(server, crawl, {"root": str(tmp_path / "store")})
