@@ -184,7 +184,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     last = getattr(args, "last", None) or STAGE_NAMES[-1]
     if STAGE_NAMES.index(first) > STAGE_NAMES.index(last):
         raise CommandError(f"--from {first} comes after --until {last}")
-    result = _run_flow(lambda c, return_state: run_pipeline(c, first, last, return_state=return_state), config)
+    if getattr(args, "one_stage", False):
+        from flows.entrypoints import STAGE_FLOWS
+
+        result = _run_flow(STAGE_FLOWS[first], config)  # the stage's own flow, as its deployment runs it
+    else:
+        result = _run_flow(lambda c, return_state: run_pipeline(c, first, last, return_state=return_state), config)
     _print_result(result, last)
     if last in result.run:
         ref = result.run[last]
@@ -197,12 +202,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_stage(args: argparse.Namespace) -> int:
     args.first = args.last = args.name
+    args.one_stage = True
     return cmd_run(args)
 
 
 def cmd_download(args: argparse.Namespace) -> int:
-    args.first = args.last = "download"
-    return cmd_run(args)
+    args.name = "download"
+    return cmd_stage(args)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -406,7 +412,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("stage", help="run one stage alone against the outputs already in storage",
-                       description="Run one stage for each selected WARC file, reading its inputs from storage.")
+                       description="Run one stage for each selected WARC file, reading its inputs from storage: the "
+                                   "stage's own flow, fineflow-NAME, as its deployment stage-NAME runs it.")
     p.add_argument("name", choices=STAGE_CHOICES, help="the stage")
     _pipeline_args(p)
     p.set_defaults(func=cmd_stage)

@@ -5,9 +5,8 @@ reads it, and so do `fineflow deploy` (registers the deployments with a server, 
 of a process work pool) and `fineflow serve` (runs them from this process). Keeping the
 definitions in the file Prefect's own tooling understands means the two paths cannot drift.
 
-Deployments run `fineflow_flow`, which calls the pipeline with the task runner its config
-asks for (processes, threads or Dask): a flow's task runner is fixed when the flow is
-defined, so a deployment of `pipeline_flow` itself would always run Prefect's default, threads.
+Each deployment names its flow by entry point: the whole pipeline (`fineflow_flow`) or
+one stage's flow, all in flows/entrypoints.py.
 """
 
 from __future__ import annotations
@@ -18,21 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from prefect import flow
+from prefect import Flow
 
-from flows.config import ConfigError, PipelineConfig, set_dotted, validate_config
-from flows.pipeline import PipelineResult, StageName, _run_name, run_pipeline
+from flows.config import ConfigError, set_dotted, validate_config
+from flows.entrypoints import ENTRYPOINTS
 
 REPO = Path(__file__).resolve().parent.parent
 SPEC = REPO / "deployments" / "prefect.yaml"
-ENTRYPOINT = "flows/deploy.py:fineflow_flow"
 STORAGE_VARIABLE = "fineflow_storage"
-
-
-@flow(name="fineflow", flow_run_name=_run_name, log_prints=False)
-def fineflow_flow(config: PipelineConfig, first: StageName = "download", last: StageName = "train") -> PipelineResult:
-    """Stages `first`..`last` of the pipeline, with the task runner `config.runner` names."""
-    return run_pipeline(config, first, last)
 
 
 @dataclass
@@ -40,12 +32,21 @@ class DeploymentSpec:
     """One deployment of `deployments/prefect.yaml`, its templates resolved."""
 
     name: str
+    entrypoint: str
     parameters: dict[str, Any]
     description: str = ""
     tags: list[str] = field(default_factory=list)
     schedules: list[dict[str, Any]] = field(default_factory=list)
     work_pool: str | None = None
     work_queue: str | None = None
+
+    @property
+    def flow(self) -> Flow:
+        return ENTRYPOINTS[self.entrypoint]
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.flow.name}/{self.name}"
 
     def prefect_schedules(self) -> list:
         from prefect.schedules import Cron, Interval
@@ -79,16 +80,22 @@ def load_specs(path: Path = SPEC, storage: str | None = None, overrides: dict[st
     for entry in entries:
         if only and entry["name"] not in only:
             continue
-        if entry.get("entrypoint") != ENTRYPOINT:
-            raise ConfigError(f"deployment {entry['name']}: entrypoint must be {ENTRYPOINT}")
+        entrypoint = entry.get("entrypoint")
+        if entrypoint not in ENTRYPOINTS:
+            raise ConfigError(f"deployment {entry['name']}: entrypoint {entrypoint!r} is not one of fineflow's "
+                              f"flows: {', '.join(ENTRYPOINTS)}")
         params = copy.deepcopy(entry.get("parameters") or {})  # YAML aliases share one dict
+        unknown = sorted(set(params) - set(ENTRYPOINTS[entrypoint].parameters.properties))
+        if unknown:
+            raise ConfigError(f"deployment {entry['name']}: the flow {ENTRYPOINTS[entrypoint].name} has no "
+                              f"parameter {', '.join(unknown)}")
         config = params.setdefault("config", {})
         if storage is not None:
             set_dotted(config, "storage.root", storage)
         for dotted, value in (overrides or {}).items():
             set_dotted(config, dotted, value)
         pool = entry.get("work_pool") or {}
-        specs.append(DeploymentSpec(name=entry["name"], parameters=params, description=entry.get("description", ""),
+        specs.append(DeploymentSpec(name=entry["name"], entrypoint=entrypoint, parameters=params, description=entry.get("description", ""),
                                     tags=list(entry.get("tags") or []), schedules=list(entry.get("schedules") or []),
                                     work_pool=pool.get("name"), work_queue=pool.get("work_queue_name")))
     specs = _resolve_templates(specs)
@@ -120,8 +127,8 @@ def _resolve_templates(specs: list[DeploymentSpec]) -> list[DeploymentSpec]:
 
 
 def runner_deployments(specs: list[DeploymentSpec]) -> list:
-    """For `serve`: deployments of `fineflow_flow` run by this process."""
-    return [fineflow_flow.to_deployment(name=s.name, parameters=s.parameters, description=s.description,
+    """For `serve`: the deployments, run by this process."""
+    return [s.flow.to_deployment(name=s.name, parameters=s.parameters, description=s.description,
                                         tags=s.tags, schedules=s.prefect_schedules())
             for s in specs]
 
@@ -129,15 +136,15 @@ def runner_deployments(specs: list[DeploymentSpec]) -> list:
 def deploy(specs: list[DeploymentSpec], work_pool: str | None = None) -> list[tuple[str, Any]]:
     """Register the deployments with the server for workers of a process work pool; the
     code stays in this checkout (flow.from_source of the repository root)."""
-    source = fineflow_flow.from_source(source=str(REPO), entrypoint=ENTRYPOINT)
     out = []
     for s in specs:
         pool = work_pool or s.work_pool
         if not pool:
             raise ConfigError(f"deployment {s.name}: no work pool; pass --pool")
+        source = Flow.from_source(source=str(REPO), entrypoint=s.entrypoint)
         deployment_id = source.deploy(name=s.name, work_pool_name=pool, work_queue_name=s.work_queue,
                                       build=False, push=False, parameters=s.parameters, description=s.description,
                                       tags=s.tags, schedules=s.prefect_schedules(), print_next_steps=False,
                                       ignore_warnings=True)
-        out.append((f"{fineflow_flow.name}/{s.name}", deployment_id))
+        out.append((s.full_name, deployment_id))
     return out

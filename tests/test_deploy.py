@@ -30,9 +30,13 @@ def test_the_yaml_holds_a_weekly_pipeline_and_one_deployment_per_stage():
     weekly = specs["weekly"]
     assert [s["cron"] for s in weekly.schedules] == ["0 3 * * 1"]
     assert (weekly.parameters["first"], weekly.parameters["last"]) == ("download", "train")
+    assert weekly.full_name == "fineflow/weekly" and weekly.entrypoint == "flows/entrypoints.py:fineflow_flow"
     for stage in STAGE_NAMES:
         spec = specs[f"stage-{stage}"]
-        assert (spec.parameters["first"], spec.parameters["last"]) == (stage, stage) and not spec.schedules
+        # Its stage's own flow, whose one parameter is the config.
+        assert spec.full_name == f"fineflow-{stage}/stage-{stage}"
+        assert spec.entrypoint == f"flows/entrypoints.py:{stage}_flow" and not spec.schedules
+        assert list(spec.parameters) == ["config"] and list(spec.flow.parameters.properties) == ["config"]
     for spec in specs.values():
         config = spec.parameters["config"]
         assert config["crawl"]["crawl"] == "latest" and config["storage"]["root"] == "/tmp/unused"
@@ -51,6 +55,20 @@ def test_overrides_reach_every_deployment_and_bad_ones_name_the_field():
         load_specs(storage="/tmp/x", only=["nope"])
 
 
+def test_a_deployment_of_an_unknown_flow_or_with_a_parameter_its_flow_lacks_is_refused(tmp_path):
+    raw = yaml.safe_load(SPEC.read_text())
+    stage = next(e for e in raw["deployments"] if e["name"] == "stage-filter")
+    bad_flow = tmp_path / "flow.yaml"
+    bad_flow.write_text(yaml.safe_dump({"deployments": [{**stage, "entrypoint": "flows/deploy.py:fineflow_flow"}]}))
+    with pytest.raises(ConfigError, match=r"stage-filter: entrypoint 'flows/deploy.py:fineflow_flow' is not one of"):
+        load_specs(bad_flow, storage="/tmp/x")
+    bad_param = tmp_path / "param.yaml"
+    bad_param.write_text(yaml.safe_dump({"deployments": [
+        {**stage, "parameters": {**stage["parameters"], "first": "filter"}}]}))
+    with pytest.raises(ConfigError, match="stage-filter: the flow fineflow-filter has no parameter first"):
+        load_specs(bad_param, storage="/tmp/x")
+
+
 def _run(env: dict[str, str], *argv: str, timeout: float = 120) -> subprocess.CompletedProcess:
     done = subprocess.run(list(argv), env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, f"{argv}: {done.stdout[-2000:]} {done.stderr[-2000:]}"
@@ -59,7 +77,7 @@ def _run(env: dict[str, str], *argv: str, timeout: float = 120) -> subprocess.Co
 
 def _trigger_and_complete(env: dict, api: str, log_path) -> None:
     """`prefect deployment run` the download stage and wait for that run to complete."""
-    triggered = _run(env, sys.executable, "-m", "prefect", "deployment", "run", "fineflow/stage-download")
+    triggered = _run(env, sys.executable, "-m", "prefect", "deployment", "run", "fineflow-download/stage-download")
     match = re.search(r"UUID:\s*([0-9a-f-]{36})", triggered.stdout)
     assert match, triggered.stdout
     with on_server(api):
@@ -78,7 +96,7 @@ def test_a_worker_runs_the_registered_download_deployment(prefect_server, crawl,
     _run(env, *prefect, "variable", "set", "fineflow_storage", str(store), "--overwrite")
     deployed = _run(env, sys.executable, "-m", "flows.cli", "deploy", "--pool", POOL,
                     "--data-url", server.url, "--index-url", f"{server.url}/collinfo.json", "--max-warcs", "1")
-    assert "registered fineflow/weekly" in deployed.stdout and "registered fineflow/stage-download" in deployed.stdout
+    assert "registered fineflow/weekly" in deployed.stdout and "registered fineflow-download/stage-download" in deployed.stdout
 
     from prefect import get_client
 
@@ -127,7 +145,8 @@ def test_prefect_deploy_of_the_yaml_agrees_with_fineflow_deploy(prefect_server, 
     for name, (params, schedules, pool, entrypoint, pull) in by_fineflow.items():
         p_params, p_schedules, p_pool, p_entrypoint, p_pull = by_prefect[name]
         assert schedules == p_schedules and pool == p_pool == "fineflow"
-        assert entrypoint == p_entrypoint == "flows/deploy.py:fineflow_flow"
+        flow = "fineflow_flow" if name == "weekly" else f"{name.removeprefix('stage-')}_flow"
+        assert entrypoint == p_entrypoint == f"flows/entrypoints.py:{flow}"
         assert params == p_params and params["config"]["storage"]["root"] == str(tmp_path / "a")
         dirs = [step[k]["directory"] for step in [*pull, *p_pull] for k in step if k.endswith("set_working_directory")]
         assert dirs and {str(Path(d).resolve()) for d in dirs} == {str(REPO)}, (pull, p_pull)
@@ -158,7 +177,7 @@ def test_fineflow_serve_runs_a_triggered_deployment(prefect_server, crawl, serve
                 with get_client(sync_client=True) as client:
                     while True:
                         try:
-                            d = client.read_deployment_by_name("fineflow/stage-download")
+                            d = client.read_deployment_by_name("fineflow-download/stage-download")
                             if d.parameters["config"]["storage"]["root"] == str(store):
                                 break
                         except Exception:  # noqa: BLE001 - not registered yet

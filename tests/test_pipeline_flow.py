@@ -17,6 +17,7 @@ from flows.config import PipelineConfig
 from flows.pipeline import run_pipeline
 from tests.conftest import SAMPLE_CRAWL
 from tests.crawlserver import CrawlServer
+from tests.flowtools import newest_flow_run
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
@@ -51,6 +52,11 @@ def test_single_stage_runs_against_storage_and_names_what_is_missing(sample_serv
     sample_server.reset_log()
     assert main(["stage", "extract", *base]) == 0
     assert main(["stage", "filter", *base]) == 0
+    # The stage's own flow ran, with the pipeline for that one stage as its subflow.
+    stage_run, pipeline_run = newest_flow_run("fineflow-filter"), newest_flow_run("pipeline")
+    assert (stage_run.name, stage_run.state.name) == ("filter latest", "Completed")
+    assert (pipeline_run.name, pipeline_run.state.name) == ("filter latest", "Completed")
+    assert pipeline_run.parent_task_run_id is not None and list(stage_run.parameters) == ["config"]
     assert main(["run", "--from", "dedup", "--until", "tokenize", *base, "--set", "tokenizer.vocab_size=1024"]) == 0
     assert main(["tokens", "--storage", str(tmp_path)]) == 0
     out = capsys.readouterr().out

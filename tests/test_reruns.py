@@ -202,7 +202,7 @@ def test_retry_of_the_failed_flow_run_through_the_api_recomputes_only_the_failed
         serving = subprocess.Popen(args, env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
         try:
             with get_client(sync_client=True) as client:
-                deployment = _wait_for_deployment(client, "fineflow/stage-filter", serving, log_path)
+                deployment = _wait_for_deployment(client, "fineflow-filter/stage-filter", serving, log_path)
                 run = client.create_flow_run_from_deployment(deployment.id)
                 failed = wait_final(run.id, timeout=240, log=log_path)
                 assert failed.state.name == "Failed", failed.state
