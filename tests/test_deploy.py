@@ -18,6 +18,8 @@ from flows.deploy import SPEC, load_specs
 from flows.pipeline import STAGE_NAMES
 from storage import StorageConfig, Store
 from storage.status import collect_status
+from tests.conftest import SAMPLE_CRAWL, SAMPLE_PATHS
+from tests.crawlserver import CrawlServer
 from tests.flowtools import on_server, stop, wait_final
 
 REPO = Path(__file__).resolve().parent.parent
@@ -75,18 +77,20 @@ def _run(env: dict[str, str], *argv: str, timeout: float = 120) -> subprocess.Co
     return done
 
 
-def _trigger_and_complete(env: dict, api: str, log_path) -> None:
-    """`prefect deployment run` the download stage and wait for that run to complete."""
-    triggered = _run(env, sys.executable, "-m", "prefect", "deployment", "run", "fineflow-download/stage-download")
+def _trigger_and_complete(env: dict, api: str, log_path, deployment: str, timeout: float = 180) -> None:
+    """`prefect deployment run` a deployment and wait for that run to complete."""
+    triggered = _run(env, sys.executable, "-m", "prefect", "deployment", "run", deployment)
     match = re.search(r"UUID:\s*([0-9a-f-]{36})", triggered.stdout)
     assert match, triggered.stdout
     with on_server(api):
-        run = wait_final(UUID(match.group(1)), timeout=180, log=log_path)
+        run = wait_final(UUID(match.group(1)), timeout=timeout, log=log_path)
     assert run.state.name == "Completed", f"{run.state}: {log_path.read_text()[-3000:]}"
 
 
 @pytest.mark.server
-def test_a_worker_runs_the_registered_download_deployment(prefect_server, crawl, server, tmp_path):
+def test_a_worker_runs_the_registered_weekly_deployment(prefect_server, tmp_path):
+    """The scheduled deployment, triggered now: the whole pipeline on one WARC file of the
+    sample crawl, run by a process worker from what `fineflow deploy` registered."""
     store = tmp_path / "store"
     env = {**os.environ, "PREFECT_API_URL": prefect_server, "PREFECT_WORKER_QUERY_SECONDS": "1",
            "PREFECT_WORKER_PREFETCH_SECONDS": "5"}
@@ -94,30 +98,40 @@ def test_a_worker_runs_the_registered_download_deployment(prefect_server, crawl,
     _run(env, *prefect, "work-pool", "create", POOL, "--type", "process")
     # The storage root comes from the Prefect Variable the yaml names, as in production.
     _run(env, *prefect, "variable", "set", "fineflow_storage", str(store), "--overwrite")
-    deployed = _run(env, sys.executable, "-m", "flows.cli", "deploy", "--pool", POOL,
-                    "--data-url", server.url, "--index-url", f"{server.url}/collinfo.json", "--max-warcs", "1")
-    assert "registered fineflow/weekly" in deployed.stdout and "registered fineflow-download/stage-download" in deployed.stdout
+    with CrawlServer(SAMPLE_CRAWL) as server:
+        small = [f"--set={s}" for s in ("tokenizer.vocab_size=1024", "tokenize.validation_fraction=0.1",
+                                         "train.steps=4", "train.eval_every=2", "train.checkpoint_every=2",
+                                         "runner.retries=0")]
+        deployed = _run(env, sys.executable, "-m", "flows.cli", "deploy", "--pool", POOL, "--data-url", server.url,
+                        "--index-url", f"{server.url}/collinfo.json", "--max-warcs", "1", *small)
+        assert "registered fineflow/weekly" in deployed.stdout
+        assert "registered fineflow-download/stage-download" in deployed.stdout
 
-    from prefect import get_client
+        from prefect import get_client
 
-    with on_server(prefect_server):
-        with get_client(sync_client=True) as client:
-            weekly = client.read_deployment_by_name("fineflow/weekly")
-            assert [s.schedule.cron for s in weekly.schedules] == ["0 3 * * 1"]
-            assert weekly.work_pool_name == POOL and weekly.parameters["config"]["storage"]["root"] == str(store)
+        with on_server(prefect_server):
+            with get_client(sync_client=True) as client:
+                weekly = client.read_deployment_by_name("fineflow/weekly")
+                assert [s.schedule.cron for s in weekly.schedules] == ["0 3 * * 1"]
+                assert weekly.work_pool_name == POOL and weekly.parameters["config"]["storage"]["root"] == str(store)
 
-    log_path = tmp_path / "worker.log"
-    with open(log_path, "wb") as log:
-        worker = subprocess.Popen([*prefect, "worker", "start", "--pool", POOL, "--type", "process"], env=env,
-                                  cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            _trigger_and_complete(env, prefect_server, log_path)
-        finally:
-            stop(worker)
+        log_path = tmp_path / "worker.log"
+        with open(log_path, "wb") as log:
+            worker = subprocess.Popen([*prefect, "worker", "start", "--pool", POOL, "--type", "process"], env=env,
+                                      cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
+            try:
+                _trigger_and_complete(env, prefect_server, log_path, "fineflow/weekly", timeout=300)
+            finally:
+                stop(worker)
+        sent = server.bytes_sent()
 
-    rows = collect_status(Store(StorageConfig(root=str(store))), "download")
-    assert [(r.shard, r.state.value) for r in rows] == [(crawl.paths[0], "committed")]
-    assert server.bytes_sent() == len(crawl.bytes(crawl.paths[0]))
+    committed = {(r.stage, r.shard) for r in collect_status(Store(StorageConfig(root=str(store))))
+                 if r.state.value == "committed"}
+    first = SAMPLE_PATHS[0]
+    assert committed == {("download", first), ("extract", first), ("filter", first), ("dedup-signatures", first),
+                         ("dedup", first), ("tokenize", first), ("dedup-clusters", "CC-MAIN-SAMPLE"),
+                         ("tokenizer", "tokenizer"), ("train", "run")}
+    assert sent == (SAMPLE_CRAWL / first).stat().st_size  # one WARC file, once
 
 
 @pytest.mark.server
@@ -185,7 +199,7 @@ def test_fineflow_serve_runs_a_triggered_deployment(prefect_server, crawl, serve
                         assert serving.poll() is None, log_path.read_text()[-3000:]
                         assert time.monotonic() < deadline, f"serve did not register: {log_path.read_text()[-3000:]}"
                         time.sleep(0.5)
-            _trigger_and_complete(env, prefect_server, log_path)
+            _trigger_and_complete(env, prefect_server, log_path, "fineflow-download/stage-download")
         finally:
             stop(serving)
     rows = collect_status(Store(StorageConfig(root=str(store))), "download")
