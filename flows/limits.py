@@ -6,6 +6,10 @@ lease the server takes back if the process dies). `prefect concurrency-limit cre
 and `client.create_concurrency_limit` are an adapter that writes that same global limit,
 but they overwrite an existing value; this module reads first and creates only what is
 missing, so a limit an operator set on the server is never changed by a flow run.
+
+fineflow's downloads do not carry the tag: each holds a slot of `tag:fineflow:download`
+itself while it fetches (`StageContext.slot`), after the cache check, so a cached rerun
+never asks the server for one. The limit is the same one, managed the same way.
 """
 
 from __future__ import annotations

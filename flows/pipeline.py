@@ -23,7 +23,7 @@ from prefect.tasks import exponential_backoff
 from pydantic import BaseModel, Field
 
 from flows.config import PipelineConfig
-from flows.limits import ensure_tag_limit
+from flows.limits import ensure_tag_limit, limit_name
 from storage import Store
 from storage.runs import PlannedOutput, RunPlan, write_plan
 from tasks.accounting import AccountingError, check_balance, check_handover
@@ -64,12 +64,13 @@ class PipelineFailed(RuntimeError):
     """Some WARC files' chains failed; the others completed. The message names them."""
 
 
-def make_job(stage: str, config: PipelineConfig, crawl: str, path: str) -> StageJob:
-    """The job of `stage` for one WARC file, without its sources (the flow supplies them)."""
+def make_job(stage: str, config: PipelineConfig, crawl: str, path: str, slot: str | None = None) -> StageJob:
+    """The job of `stage` for one WARC file, without its sources (the flow supplies them).
+    `slot`: the concurrency limit a download holds while it fetches."""
     if stage == "download":
         d = config.download
         return DownloadJob(storage=config.storage, shard=path, crawl=crawl, data_url=config.crawl.data_url,
-                           fetch=d.fetch, verify_attempts=d.verify_attempts)
+                           fetch=d.fetch, verify_attempts=d.verify_attempts, slot=slot)
     if stage == "extract":
         return ExtractJob(storage=config.storage, shard=path, crawl=crawl, settings=config.extract)
     if stage == "filter":
@@ -139,9 +140,11 @@ def pipeline_flow(config: PipelineConfig, first: StageName = "download",
     logger.info("crawl %s: %d WARC files selected (%s); stages %s..%s; storage %s",
                 crawl, len(paths), config.download.selection.describe(), first, last, store.uri())
 
+    slot = None
     if lo == 0 and paths:
         # Before the first download is submitted, so none starts unthrottled.
-        ensure_tag_limit(POLITE_TAG, config.download.polite_limit, logger)
+        if ensure_tag_limit(POLITE_TAG, config.download.polite_limit, logger) is not None:
+            slot = limit_name(POLITE_TAG)
     bind = _binder(config)
     tasks = {name: bind(t, name) for name, _, t in PER_WARC[lo:hi + 1]}
     planned: list[PlannedOutput] = []
@@ -156,7 +159,7 @@ def pipeline_flow(config: PipelineConfig, first: StageName = "download",
                 continue
             path = chain["path"]
             upstream: OutputRef | PrefectFuture | None = chain[PER_WARC[i - 1][0]] if i else None
-            job = make_job(name, config, crawl, path)
+            job = make_job(name, config, crawl, path, slot=slot)
             sources = [] if upstream is None else [upstream]
             if STAGE_NAMES.index(name) < lo:
                 ref = committed_ref(stage, with_sources(job, sources))

@@ -16,12 +16,14 @@ class DownloadJob(StageJob):
     """`shard` is the WARC path relative to the data URL, and alone decides the output:
     the same file fetched from https, S3 or a local mirror is the same output."""
 
-    not_in_key: ClassVar[frozenset[str]] = frozenset({"crawl", "data_url", "fetch", "verify_attempts"})
+    not_in_key: ClassVar[frozenset[str]] = frozenset({"crawl", "data_url", "fetch", "verify_attempts", "slot"})
 
     crawl: str
     data_url: str
     fetch: FetchSettings = Field(default_factory=FetchSettings)
     verify_attempts: int = Field(2, ge=1, description="Whole fresh downloads tried when a finished one fails verification")
+    slot: str | None = Field(None, description="The Prefect concurrency limit to hold a slot of while fetching "
+                                              "(the polite limit), or None")
 
 
 class DownloadVerificationError(RuntimeError):
@@ -36,7 +38,7 @@ def download_warc(job: DownloadJob, out: OutputWriter, ctx: StageContext) -> Sta
     """
     url = join_url(job.data_url, job.shard)
     name = job.label
-    with Fetcher(job.fetch, logger=ctx.logger) as fetcher:
+    with ctx.slot(job.slot), Fetcher(job.fetch, logger=ctx.logger) as fetcher:
         for attempt in range(1, job.verify_attempts + 1):
             total: dict[str, int | None] = {"size": None}
             with BackgroundVerifier() as verifier, out.open(name) as sink:
@@ -63,10 +65,13 @@ def download_warc(job: DownloadJob, out: OutputWriter, ctx: StageContext) -> Sta
 
 DOWNLOAD = Stage(name="download", version="1", work=download_warc)
 
-# Every download task carries this tag, and the pipeline flow puts a tag concurrency limit
-# on it (`download.polite_limit`), so all flow runs and workers sharing a Prefect server
-# together keep at most that many requests open to the crawl's host. A tag of its own,
-# not the generic `stage:download`: the limit is about the remote server, and its name
-# says so in `prefect concurrency-limit ls`.
+# The polite limit: the pipeline flow makes sure the Prefect server has a tag concurrency
+# limit on this tag (`download.polite_limit`; Prefect keeps it as the global limit
+# `tag:fineflow:download`), and every download holds a slot of it while it fetches
+# (`DownloadJob.slot`), so all flow runs and workers sharing the server together keep at
+# most that many requests open to the crawl's host. The task itself is not tagged: a tagged
+# task run asks for its slot before Prefect's cache check, so cached reruns would queue for
+# it too (and tagged as well, a download would hold one slot and wait for a second). A tag of its own, not `stage:download`: the limit is about the remote server, and
+# its name says so in `prefect concurrency-limit ls`.
 POLITE_TAG = "fineflow:download"
-download_task = stage_task(DOWNLOAD, tags=(POLITE_TAG,))
+download_task = stage_task(DOWNLOAD)

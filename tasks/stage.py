@@ -5,14 +5,16 @@ return at once if that output is already committed, otherwise clear leftovers, l
 stage's function write its files, and commit the manifest last. `stage_task(stage)`
 wraps it as a Prefect task that adds retries with backoff and jitter, a cache keyed by
 that same content key, results persisted under the storage root, progress artifacts, a
-link artifact to the committed output, and logging; nothing else.
+link artifact to the committed output, concurrency slots held inside the work, and
+logging; nothing else.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
@@ -174,6 +176,28 @@ class StageContext:
                 create_link_artifact(link=url, link_text=text, description=description)
             except Exception as exc:  # noqa: BLE001 - the output is committed; the link is a convenience
                 self.logger.warning("link artifact to %s not created: %s", url, exc)
+
+    @contextlib.contextmanager
+    def slot(self, limit: str | None) -> Iterator[None]:
+        """Hold one slot of the Prefect concurrency limit named `limit` (a tag limit is
+        `tag:NAME`) while the block runs; outside Prefect, or for None, nothing.
+
+        A stage takes it around the work that needs it instead of tagging its task:
+        Prefect's engine asks the server for a tag's slot before the cache check, so every
+        rerun answered from the cache would ask too (and wait for one)."""
+        if not (self._artifacts and limit):
+            yield
+            return
+        from prefect.client.schemas.objects import ConcurrencyLeaseHolder
+        from prefect.concurrency.sync import concurrency
+
+        run = TaskRunContext.get()
+        holder = ConcurrencyLeaseHolder(type="task_run", id=run.task_run.id) if run else None
+        waited = time.monotonic()
+        with concurrency(limit, occupy=1, lease_duration=60, holder=holder):
+            if time.monotonic() - waited > 1.0:
+                self.logger.info("waited %.1f s for a slot of %s", time.monotonic() - waited, limit)
+            yield
 
     def close(self) -> None:
         if self._bar is not None:
@@ -337,8 +361,9 @@ def stage_task(stage: Stage[J], *, retries: int = 3, retry_delay_s: float = 10.0
         persist_result=True,
         result_serializer="json",
         # No tag by default: Prefect's engine asks the server for a concurrency slot for
-        # every tagged task run, limit or not, and a busy SQLite server answers 503, which
-        # the client retries 2 s later (bench/overhead.py measured 8-13 s a demo run).
+        # every tagged task run, limit or not, cached or not, and a busy SQLite server
+        # answers 503, which the client retries 2 s later (bench/overhead.py measured 8-13 s
+        # a demo run). A stage that must be limited holds a slot itself (StageContext.slot).
         tags=list(tags),
     )
 

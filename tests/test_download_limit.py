@@ -4,10 +4,13 @@ across every run sharing it, and a limit already on the server is the operator's
 from __future__ import annotations
 
 import logging
+import subprocess
 
 import pytest
 from prefect import get_client
+from prefect.concurrency.sync import concurrency
 from prefect.exceptions import ObjectNotFound
+from prefect.settings import PREFECT_API_URL
 
 from flows.config import PipelineConfig
 from flows.limits import ensure_tag_limit, limit_name
@@ -16,6 +19,7 @@ from storage import Store
 from tasks.download import POLITE_TAG
 from tests.conftest import make_crawl
 from tests.crawlserver import CrawlServer, Fault
+from tests.flowtools import fineflow, newest_flow_run, task_states
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
@@ -140,3 +144,24 @@ def test_ensure_tag_limit_reports_what_it_decides(caplog):
     assert server_limit() == 2
     [warning] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert f"{LIMIT} is 2 on the server and 5 in the config; the server's 2 stands" in warning
+
+
+def test_a_cached_rerun_does_not_wait_for_a_download_slot(tmp_path):
+    """Downloads take their slot inside the work, after Prefect's cache check: while another
+    run holds the only slot, a rerun whose downloads are all committed completes at once."""
+    crawl = make_crawl(tmp_path / "cc", files=2, records=5)
+    with CrawlServer(crawl.root) as server:
+        download(crawl, server, tmp_path / "store", polite_limit=1)
+        server.reset_log()
+        with concurrency(LIMIT, occupy=1):  # another run's download, holding the only slot
+            try:  # the command in its own process, so a rerun that waits is killed, not left hanging
+                done = fineflow(PREFECT_API_URL.value(), "download", "--crawl", "latest", "--data-url", server.url,
+                                "--index-url", f"{server.url}/collinfo.json", "--all", "--storage",
+                                str(tmp_path / "store"), "--set", "download.polite_limit=1", timeout=90)
+            except subprocess.TimeoutExpired:
+                pytest.fail("the cached rerun waited for a download slot")
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert warc_gets(server) == []
+    states = task_states(newest_flow_run().id)
+    assert {name: state for name, state in states.items() if name.startswith("download ")} == {
+        f"download {path.rsplit('/', 1)[-1]}": "Cached" for path in crawl.paths}
