@@ -43,10 +43,11 @@ Also printed, to say where (a)'s extra time goes: CPU seconds of this process, o
 workers and of the server's process tree, and (a)'s extra CPU spread over the cores as a
 share of (b): on cores the work fills, a floor no waiting removes; the API requests each
 run made, the most frequent endpoints, and how many the server answered 503 (its SQLite
-database busy; the client retries those after ~2 s), from the server's access log; per stage, from the manifests' start and finish times on both
-sides, the work, when it started and finished and the hand-off from its inputs, and for
-(a) the task runs' Pending -> Running and Running -> final as the server recorded them;
-and the machine's load average at start and end (it is shared: compare rounds).
+database busy; the client retries those after ~2 s), from the server's access log; per
+stage, from the manifests' start and finish times on both sides, the work, when it started
+and finished and the hand-off from its inputs, and for (a) the task runs' Pending ->
+Running and Running -> final as the server recorded them; and the machine's load average
+at start and end (it is shared: compare rounds).
 (b) leaves out what the flow does besides the stages (the run plan, the artifacts): a few
 milliseconds, counted as Prefect's.
 """

@@ -85,19 +85,20 @@ def load_specs(path: Path = SPEC, storage: str | None = None, overrides: dict[st
             raise ConfigError(f"deployment {entry['name']}: entrypoint {entrypoint!r} is not one of fineflow's "
                               f"flows: {', '.join(ENTRYPOINTS)}")
         params = copy.deepcopy(entry.get("parameters") or {})  # YAML aliases share one dict
-        unknown = sorted(set(params) - set(ENTRYPOINTS[entrypoint].parameters.properties))
+        flow = ENTRYPOINTS[entrypoint]
+        unknown = sorted(set(params) - set(flow.parameters.properties))
         if unknown:
-            raise ConfigError(f"deployment {entry['name']}: the flow {ENTRYPOINTS[entrypoint].name} has no "
-                              f"parameter {', '.join(unknown)}")
+            raise ConfigError(f"deployment {entry['name']}: the flow {flow.name} has no parameter {', '.join(unknown)}")
         config = params.setdefault("config", {})
         if storage is not None:
             set_dotted(config, "storage.root", storage)
         for dotted, value in (overrides or {}).items():
             set_dotted(config, dotted, value)
         pool = entry.get("work_pool") or {}
-        specs.append(DeploymentSpec(name=entry["name"], entrypoint=entrypoint, parameters=params, description=entry.get("description", ""),
-                                    tags=list(entry.get("tags") or []), schedules=list(entry.get("schedules") or []),
-                                    work_pool=pool.get("name"), work_queue=pool.get("work_queue_name")))
+        specs.append(DeploymentSpec(name=entry["name"], entrypoint=entrypoint, parameters=params,
+                                    description=entry.get("description", ""), tags=list(entry.get("tags") or []),
+                                    schedules=list(entry.get("schedules") or []), work_pool=pool.get("name"),
+                                    work_queue=pool.get("work_queue_name")))
     specs = _resolve_templates(specs)
     for spec in specs:
         # Fail at registration, naming the field, rather than at the first scheduled run.
@@ -128,8 +129,8 @@ def _resolve_templates(specs: list[DeploymentSpec]) -> list[DeploymentSpec]:
 
 def runner_deployments(specs: list[DeploymentSpec]) -> list:
     """For `serve`: the deployments, run by this process."""
-    return [s.flow.to_deployment(name=s.name, parameters=s.parameters, description=s.description,
-                                        tags=s.tags, schedules=s.prefect_schedules())
+    return [s.flow.to_deployment(name=s.name, parameters=s.parameters, description=s.description, tags=s.tags,
+                                 schedules=s.prefect_schedules())
             for s in specs]
 
 

@@ -18,8 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from storage import OutputWriter, Store
 from storage.parquet import DOCUMENTS, REJECTED, ShardWriter
 from tasks.accounting import Tally
-from tasks.sandbox import ForkServerSandbox
 from tasks.htmltext import UndecodableError, decode_html, is_html
+from tasks.sandbox import ForkServerSandbox
 from tasks.stage import PermanentError, Stage, StageContext, StageJob, StageResult, stage_task
 from tasks.urlfilter import UrlFilter, UrlFilterSettings
 

@@ -224,3 +224,14 @@ def test_balance_check_names_the_difference():
         check_balance({"read": 10, "kept": 5, "rejected:x": 2, "skipped:y": 1})
     assert document_files(["documents-00001.parquet", "rejected-00000.parquet", "documents-00000.parquet"]) == [
         "documents-00000.parquet", "documents-00001.parquet"]
+
+
+def test_the_sandbox_child_has_trafilatura_loaded_and_not_prefect():
+    """The child unpickles the sandbox's class: were it in tasks.extract, every child would
+    import Prefect (seconds of CPU per WARC file)."""
+    from tasks.extract import Extractor
+    from tests.sandbox_probe import loaded_modules
+
+    with Extractor(ExtractSettings()) as extractor:
+        loaded = extractor.sandbox.process_document("<html><body><p>probe</p></body></html>", loaded_modules)
+    assert loaded.split(",") == ["trafilatura"]
