@@ -180,16 +180,30 @@ def cmd_run(args: argparse.Namespace) -> int:
     from flows.pipeline import run_pipeline
 
     config = build_config(args)
-    first = getattr(args, "first", None) or STAGE_NAMES[0]
-    last = getattr(args, "last", None) or STAGE_NAMES[-1]
+    first = args.first or STAGE_NAMES[0]
+    last = args.last or STAGE_NAMES[-1]
     if STAGE_NAMES.index(first) > STAGE_NAMES.index(last):
         raise CommandError(f"--from {first} comes after --until {last}")
-    if getattr(args, "one_stage", False):
-        from flows.entrypoints import STAGE_FLOWS
+    result = _run_flow(lambda c, return_state: run_pipeline(c, first, last, return_state=return_state), config)
+    _report(result, last, config)
+    return 0
 
-        result = _run_flow(STAGE_FLOWS[first], config)  # the stage's own flow, as its deployment runs it
-    else:
-        result = _run_flow(lambda c, return_state: run_pipeline(c, first, last, return_state=return_state), config)
+
+def cmd_stage(args: argparse.Namespace) -> int:
+    from flows.entrypoints import STAGE_FLOWS
+
+    config = build_config(args)
+    result = _run_flow(STAGE_FLOWS[args.name], config)  # the stage's own flow, as its deployment runs it
+    _report(result, args.name, config)
+    return 0
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    args.name = "download"
+    return cmd_stage(args)
+
+
+def _report(result, last: str, config: PipelineConfig) -> None:
     _print_result(result, last)
     if last in result.run:
         ref = result.run[last]
@@ -197,18 +211,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         reused = sum(refs[last].reused for refs in result.shards.values() if last in refs)
         print(f"{last}: {len(result.shards)} outputs ({reused} already in storage) under {config.storage.root}")
-    return 0
-
-
-def cmd_stage(args: argparse.Namespace) -> int:
-    args.first = args.last = args.name
-    args.one_stage = True
-    return cmd_run(args)
-
-
-def cmd_download(args: argparse.Namespace) -> int:
-    args.name = "download"
-    return cmd_stage(args)
 
 
 def cmd_status(args: argparse.Namespace) -> int:

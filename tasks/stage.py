@@ -332,7 +332,7 @@ def committed_ref(stage: Stage[J], job: J) -> OutputRef | None:
 
 
 def stage_task(stage: Stage[J], *, retries: int = 3, retry_delay_s: float = 10.0,
-               retry_jitter: float = 0.5, tags: tuple[str, ...] = ()) -> Task[..., OutputRef]:
+               retry_jitter: float = 0.5) -> Task[..., OutputRef]:
     """The Prefect task for a stage; bind it to a storage root with `for_storage`.
 
     `sources` may be passed apart from the job so a flow can hand in the futures of the
@@ -360,11 +360,10 @@ def stage_task(stage: Stage[J], *, retries: int = 3, retry_delay_s: float = 10.0
         cache_policy=StageOutputCache(stage=stage),
         persist_result=True,
         result_serializer="json",
-        # No tag by default: Prefect's engine asks the server for a concurrency slot for
-        # every tagged task run, limit or not, cached or not, and a busy SQLite server
-        # answers 503, which the client retries 2 s later (bench/overhead.py measured 8-13 s
-        # a demo run). A stage that must be limited holds a slot itself (StageContext.slot).
-        tags=list(tags),
+        # No tags: Prefect's engine asks the server for a concurrency slot for every tagged
+        # task run, limit or not, cached or not, and a busy SQLite server answers 503, which
+        # the client retries 2 s later (bench/overhead.py measured 8-13 s a demo run). A
+        # stage that must be limited holds a slot itself (StageContext.slot).
     )
 
 
