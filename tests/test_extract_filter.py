@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from collections import Counter
 
 import pyarrow.parquet as pq
@@ -92,6 +93,22 @@ def test_url_filter_blocks_listed_domains_and_words_not_lookalikes(sample_run):
     assert all(reason.startswith("url_filter:") for reason in rejected.values())
     assert lookalikes and lookalikes <= kept
     assert any("sussex" in u for u in lookalikes) and any("scunthorpe" in u for u in lookalikes)
+
+
+def test_the_url_block_lists_stay_out_of_the_garbage_collectors_way():
+    import gc
+
+    from tasks.urlfilter import UrlFilter, UrlFilterSettings, _datatrove_url_filter
+
+    block = _datatrove_url_filter(2, True)
+    # Millions of entries, tested for membership only: a tracked container would be walked
+    # by every full collection of every process that extracts.
+    assert len(block.block_listed_domains) > 1_000_000
+    assert not gc.is_tracked(block.block_listed_domains) and not gc.is_tracked(block.block_listed_url)
+    domain = next(d for d in block.block_listed_domains if re.fullmatch(r"[a-z0-9-]+\.com", d))
+    assert UrlFilter(UrlFilterSettings()).check(f"https://{domain}/page") in {"url_filter:domain",
+                                                                              "url_filter:subdomain"}
+    assert UrlFilter(UrlFilterSettings()).check("https://example.org/page") is None
 
 
 def test_other_languages_are_rejected_with_their_detected_language(sample_run):
