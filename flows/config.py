@@ -34,7 +34,8 @@ class DownloadConfig(BaseModel):
                               description="Most WARC downloads at once across all flow runs and workers sharing the "
                                           "Prefect server: a tag concurrency limit on 'fineflow:download', created if "
                                           "missing; one already on the server is the operator's and wins; "
-                                          "0: leave the server's limits alone")
+                                          "0: leave the server's limits alone. Copies from a file:// mirror reach no "
+                                          "server and take no slot")
     retries: int = Field(3, ge=0, le=20, description="Prefect retries of a failed WARC download task")
     retry_delay_s: float = Field(10.0, ge=0, description="First task retry delay; doubles each retry, with jitter")
     verify_attempts: int = Field(2, ge=1, le=10)

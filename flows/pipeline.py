@@ -141,7 +141,9 @@ def pipeline_flow(config: PipelineConfig, first: StageName = "download",
                 crawl, len(paths), config.download.selection.describe(), first, last, store.uri())
 
     slot = None
-    if lo == 0 and paths:
+    # A file:// mirror is copied, not fetched from anyone's server: nothing to be polite to,
+    # and no slot to ask the Prefect server for (on SQLite, each such write may meet a 503).
+    if lo == 0 and paths and not config.crawl.local_data:
         # Before the first download is submitted, so none starts unthrottled.
         if ensure_tag_limit(POLITE_TAG, config.download.polite_limit, logger) is not None:
             slot = limit_name(POLITE_TAG)

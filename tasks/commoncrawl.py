@@ -39,6 +39,11 @@ class CrawlSettings(BaseModel):
             raise ValueError(f"{url!r} is not an https://, s3:// or file:// URL")
         return url
 
+    @property
+    def local_data(self) -> bool:
+        """WARC files come from a folder on this machine (file://), not from a server."""
+        return urlparse(self.data_url).scheme == "file"
+
 
 class Selection(BaseModel):
     """Which WARC files of a crawl: at most one way of choosing; none means all of them."""

@@ -165,3 +165,28 @@ def test_a_cached_rerun_does_not_wait_for_a_download_slot(tmp_path):
     states = task_states(newest_flow_run().id)
     assert {name: state for name, state in states.items() if name.startswith("download ")} == {
         f"download {path.rsplit('/', 1)[-1]}": "Cached" for path in crawl.paths}
+
+
+def test_copies_from_a_file_mirror_take_no_slot(tmp_path):
+    """A file:// crawl reaches no server: while another run holds the only slot, its
+    downloads still complete, and a run creates no limit."""
+    crawl = make_crawl(tmp_path / "cc", files=2, records=5)
+    with get_client(sync_client=True) as client:
+        client.create_concurrency_limit(tag=POLITE_TAG, concurrency_limit=1)
+    with concurrency(LIMIT, occupy=1, timeout_seconds=5):  # another run's download, holding the only slot
+        try:  # in its own process, so a download that waits for the slot is killed, not left hanging
+            done = fineflow(PREFECT_API_URL.value(), "download", "--crawl", "CC-MAIN-2099-01", "--data-url",
+                            crawl.url, "--all", "--storage", str(tmp_path / "store"),
+                            "--set", "download.polite_limit=1", timeout=90)
+        except subprocess.TimeoutExpired:
+            pytest.fail("a download from a file:// mirror waited for a slot")
+    assert done.returncode == 0, done.stderr[-3000:]
+    states = task_states(newest_flow_run().id)
+    assert {name: state for name, state in states.items() if name.startswith("download ")} == {
+        f"download {path.rsplit('/', 1)[-1]}": "Completed" for path in crawl.paths}
+    drop_limit()
+    config = PipelineConfig.load(overrides={
+        "storage.root": str(tmp_path / "store-2"), "crawl": {"crawl": "CC-MAIN-2099-01", "data_url": crawl.url},
+        "download": {"selection": {}, "polite_limit": 1, "retries": 0}})
+    assert run_pipeline(config, "download", "download", return_state=True).is_completed()
+    assert server_limit() is None, "a run from a file:// mirror created the polite limit"
