@@ -22,7 +22,8 @@ Then, into fresh storage roots:
 (b) direct: the same stage functions, `Stage.run(job)`, on the same jobs (built with the
     flow's own helpers: make_job, plan_dedup, tokenizer_job, tokenize_jobs, train_job,
     with_sources) in a `concurrent.futures.ProcessPoolExecutor(max_workers=--workers)`
-    with the spawn context, as Prefect's runner uses, and the flow's dependency structure:
+    with the spawn context, as Prefect's runner uses, whose workers are prepared as
+    fineflow's are (`tasks.worker.prepare_worker`), and the flow's dependency structure:
     per-WARC chains download -> extract -> filter running concurrently, then dedup
     signatures per shard, clusters, dedup per shard, the tokenizer, tokenize per shard,
     train. The crawl listing runs in this process, as the flow runs it in its own.
@@ -304,7 +305,11 @@ def run_direct(config, workers: int) -> dict[str, Any]:
             raise SystemExit(f"(b) found {ref.stage} {ref.key} already committed: the root was not fresh")
         return ref
 
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    from tasks.worker import prepare_worker
+
+    # The same set-up as fineflow's pool workers (bar the API client): the ratio is Prefect's.
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=prepare_worker) as pool:
         def submit(stage, job):
             return pool.submit(this._run_stage, stage, job)
 

@@ -9,7 +9,6 @@ already there).
 
 from __future__ import annotations
 
-import os
 from collections import defaultdict
 from typing import Any, Literal
 
@@ -17,13 +16,13 @@ from prefect import Task, flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.context import get_run_context
 from prefect.futures import PrefectFuture
-from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
 from prefect.tasks import exponential_backoff
 
 from pydantic import BaseModel, Field
 
 from flows.config import PipelineConfig
 from flows.limits import ensure_tag_limit, limit_name
+from flows.runners import task_runner_for
 from storage import Store
 from storage.runs import PlannedOutput, RunPlan, write_plan
 from tasks.accounting import AccountingError, check_balance, check_handover
@@ -92,32 +91,6 @@ def _run_name() -> str:
     config = params["config"]
     crawl = config.crawl.crawl if isinstance(config, PipelineConfig) else config["crawl"]["crawl"]
     return f"{stages} {crawl}"
-
-
-def task_runner_for(config: PipelineConfig, first: str, last: str):
-    """Downloads alone are network-bound: threads. Anything else: processes by default, or Dask.
-
-    With kind "dask", an address means an existing cluster (its workers need fineflow
-    installed); without one, a `distributed.LocalCluster` of single-threaded worker
-    processes lives for the run. Callers that start one need an `if __name__ == "__main__":`
-    guard in their script (the `fineflow` command and Prefect's workers have one).
-    """
-    runner = config.runner
-    if runner.kind == "dask":
-        from prefect_dask import DaskTaskRunner
-
-        if runner.dask_address:
-            return DaskTaskRunner(address=runner.dask_address)
-        workers = runner.workers or os.cpu_count() or 1
-        return DaskTaskRunner(cluster_class="distributed.LocalCluster",
-                              cluster_kwargs={"n_workers": workers, "processes": True, "threads_per_worker": 1,
-                                              "dashboard_address": None})
-    if first == last == "download":
-        return ThreadPoolTaskRunner(max_workers=config.download.concurrency)
-    workers = runner.workers or os.cpu_count() or 1
-    if runner.kind == "threads":
-        return ThreadPoolTaskRunner(max_workers=workers)
-    return ProcessPoolTaskRunner(max_workers=workers)
 
 
 def run_pipeline(config: PipelineConfig, first: StageName = "download", last: StageName = "train",

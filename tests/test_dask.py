@@ -10,7 +10,7 @@ import sys
 from prefect_dask import DaskTaskRunner
 
 from flows.config import PipelineConfig
-from flows.pipeline import task_runner_for
+from flows.runners import task_runner_for
 from tests.conftest import SAMPLE_CRAWL, SAMPLE_PATHS
 
 
