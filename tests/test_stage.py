@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import ClassVar
 
 import pytest
@@ -83,3 +84,45 @@ def test_resumable_stage_keeps_and_adopts_earlier_files(tmp_path):
     ref = stage.run(make(tmp_path, fail=True))
     assert ref.files == ["step1.bin", "step2.bin"]
     assert Store(str(tmp_path)).output("resume", ref.key).state() == OutputState.COMMITTED
+
+
+class TickJob(StageJob):
+    ticks: int
+    tick_s: float
+
+
+def tick(job: TickJob, out, ctx) -> StageResult:
+    for i in range(1, job.ticks + 1):
+        time.sleep(job.tick_s)
+        ctx.progress(i, job.ticks, unit="tick")
+    with out.open("ticks.txt") as f:
+        f.write(str(job.ticks).encode())
+    return StageResult(counts={"ticks": job.ticks})
+
+
+TICK = Stage(name="tick", version="1", work=tick)
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_long_tasks_get_a_progress_artifact_and_quick_ones_none(tmp_path):
+    from prefect import flow, get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterType
+
+    from tasks.stage import for_storage, stage_task
+
+    storage = StorageConfig(root=str(tmp_path))
+    tick_task = for_storage(stage_task(TICK, retries=0), storage)
+
+    @flow(name="ticks")
+    def ticks() -> None:
+        tick_task(TickJob(storage=storage, shard="quick", ticks=5, tick_s=0.0))
+        tick_task(TickJob(storage=storage, shard="slow", ticks=6, tick_s=0.5))
+
+    state = ticks(return_state=True)
+    assert state.is_completed(), state.message
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(
+            flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id]),
+            type=ArtifactFilterType(any_=["progress"])))
+    # The slow one (3 s) reported after 2 s and at its end; the quick one never.
+    assert [(a.description, a.data) for a in artifacts] == [("tick slow", 100.0)]
