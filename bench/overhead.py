@@ -38,7 +38,9 @@ Then, into fresh storage roots:
     of its own, is created by one untimed run first).
 
 Targets: Prefect adds under 5% on the demo ((a) against (b)); an all-cached rerun takes
-under 15 s ((d)). --repeat N alternates the order of (a) and (b) and reports medians.
+under 15 s ((d)). --repeat N alternates the order of (a) and (b) and reports medians; before
+them, --warmup N untimed rounds of (a) and (b) (default 1) take the one-time costs of a fresh
+server and cold caches, which whichever side runs first would otherwise pay alone.
 
 Also printed, to say where (a)'s extra time goes: CPU seconds of this process, of its pool
 workers and of the server's process tree, and (a)'s extra CPU spread over the cores as a
@@ -577,6 +579,10 @@ def main() -> None:
                              "crawl itself)")
     parser.add_argument("--repeat", type=int, default=1,
                         help="rounds of (a) and (b), their order alternating; medians reported (default 1)")
+    parser.add_argument("--warmup", type=int, default=1,
+                        help="untimed rounds of (a) and (b) first (default 1): the first runs on a fresh "
+                             "server and machine pay one-time costs (the server's first requests, cold file "
+                             "caches) that are not Prefect's per-run overhead; their times are printed")
     parser.add_argument("--keep", action="store_true", help="keep the temporary storage roots and server home")
     parser.add_argument("--ephemeral", action="store_true",
                         help="also (e): the cached rerun command without PREFECT_API_URL (a temporary server)")
@@ -618,6 +624,12 @@ def main() -> None:
 
         print(f"imports in this process: {time.perf_counter() - started:.1f} s (not counted)", flush=True)
         agree = ""
+        for w in range(args.warmup):
+            config = demo_config(str(tmp / f"warmup-prefect-{w + 1}"), overrides)
+            warm_a, _ = measure(server, lambda: run_prefect(config))
+            config = demo_config(str(tmp / f"warmup-direct-{w + 1}"), overrides)
+            warm_b, _ = measure(server, lambda: run_direct(config, args.workers))
+            print(f"  warm-up {w + 1} (not counted): (a) {warm_a.wall_s:.1f} s, (b) {warm_b.wall_s:.1f} s", flush=True)
         for r in range(args.repeat):
             order = "ab" if r % 2 == 0 else "ba"
             for side in order:
@@ -679,7 +691,7 @@ def main() -> None:
              "e": "(e) (d) without PREFECT_API_URL"}
     print(f"\nthe demo pipeline on the sample crawl x{args.copies} (--copies; {n_warcs} WARC files): train.steps "
           f"{steps}, {args.workers} workers, {args.repeat} round(s), (a) first in odd rounds and (b) first in even "
-          f"ones;\nPrefect server start-up ({server.startup_s:.1f} s) not counted")
+          f"ones, after {args.warmup} untimed warm-up round(s);\nPrefect server start-up ({server.startup_s:.1f} s) not counted")
     rounds = "".join(f"{f'round {i + 1}':>9}" for i in range(args.repeat))
     print(f"{'wall seconds':<40}{rounds}{'median':>9} | {'CPU s: main':>11}{'pool':>6}{'server':>7} | "
           f"{'API calls':>9}{'503s':>5}")
