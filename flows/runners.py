@@ -99,4 +99,3 @@ def task_runner_for(config: PipelineConfig, first: str, last: str) -> TaskRunner
     if runner.kind == "threads":
         return ThreadPoolTaskRunner(max_workers=workers)
     return StageProcessPool(max_workers=workers)
-
