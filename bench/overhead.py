@@ -67,6 +67,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -491,17 +492,13 @@ def results_size(root: Path) -> tuple[int, int]:
     return len(files), sum(p.stat().st_size for p in files)
 
 
-def busy_endpoints(m: Measurement) -> str:
-    found = sorted(((n, f"{method} {path}") for (method, path, status), n in m.requests.items() if status == 503),
-                   reverse=True)
-    return ", ".join(f"{what} x{n}" for n, what in found) or "none"
-
-
-def top_endpoints(m: Measurement, n: int = 8) -> str:
-    totals: dict[str, int] = {}
-    for (method, path, _), count in m.requests.items():
-        totals[f"{method} {path}"] = totals.get(f"{method} {path}", 0) + count
-    return ", ".join(f"{what} x{k}" for what, k in sorted(totals.items(), key=lambda kv: -kv[1])[:n])
+def endpoints(m: Measurement, status: int | None = None, n: int | None = None) -> str:
+    """The endpoints of `m`'s requests (those answered `status`, if given), most called first."""
+    totals: Counter[str] = Counter()
+    for (method, path, answered), count in m.requests.items():
+        if status is None or answered == status:
+            totals[f"{method} {path}"] += count
+    return ", ".join(f"{what} x{k}" for what, k in totals.most_common(n)) or "none"
 
 
 def print_breakdown(a: Measurement, b: Measurement, c: Measurement) -> None:
@@ -536,8 +533,8 @@ def print_breakdown(a: Measurement, b: Measurement, c: Measurement) -> None:
     print(f"(a): flow run Running at {runs['flow_start']:.2f} s, final at {runs['flow_end']:.2f} s, then "
           f"{a.wall_s - runs['flow_end']:.1f} s to return (the process pool shutting down); {runs['runs']} task runs")
     print(f"(a): {a.calls} API requests, {a.busy} answered 503 (SQLite busy; the client retries after ~2 s): "
-          f"{busy_endpoints(a)}")
-    print(f"(a): the most frequent: {top_endpoints(a)}")
+          f"{endpoints(a, status=503)}")
+    print(f"(a): the most frequent: {endpoints(a, n=8)}")
     files, size = ta["_results"]
     print(f"(a): {files} task results persisted ({size / 1024:.0f} KiB) under _prefect/results")
     cr = c.timeline.get("_api")
@@ -547,7 +544,7 @@ def print_breakdown(a: Measurement, b: Measurement, c: Measurement) -> None:
         print(f"(c): flow run Running at {cr['flow_start']:.2f} s, final at {cr['flow_end']:.2f} s, returned at "
               f"{c.wall_s:.1f} s; {cr['runs']} task runs, Pending->final mean {mean:.2f} s, max "
               f"{spans[-1] if spans else float('nan'):.2f} s; {c.calls} API requests, {c.busy} answered 503: "
-              f"{busy_endpoints(c)}")
+              f"{endpoints(c, status=503)}")
     print(f"CPU seconds, (a) against (b): this process {a.main_cpu_s:.1f} / {b.main_cpu_s:.1f}, pool workers "
           f"{a.children_cpu_s:.1f} / {b.children_cpu_s:.1f}, server {a.server_cpu_s:.1f} / {b.server_cpu_s:.1f}")
     # The floor: on a machine whose cores the work already fills, CPU that Prefect spends

@@ -12,10 +12,9 @@ deployment of `pipeline_flow` itself would always run Prefect's default, threads
 from __future__ import annotations
 
 from prefect import Flow, flow
-from prefect.context import get_run_context
 
 from flows.config import PipelineConfig
-from flows.pipeline import STAGE_NAMES, PipelineResult, StageName, _run_name, run_pipeline
+from flows.pipeline import STAGE_NAMES, PipelineResult, StageName, _run_name, run_crawl, run_pipeline
 
 
 @flow(name="fineflow", flow_run_name=_run_name, log_prints=False)
@@ -30,9 +29,7 @@ def stage_flow(stage: StageName) -> Flow:
         raise ValueError(f"unknown stage {stage!r}; the stages are {', '.join(STAGE_NAMES)}")
 
     def run_name() -> str:
-        config = get_run_context().flow_run.parameters["config"]
-        crawl = config.crawl.crawl if isinstance(config, PipelineConfig) else config["crawl"]["crawl"]
-        return f"{stage} {crawl}"
+        return f"{stage} {run_crawl()}"
 
     def run_stage(config: PipelineConfig) -> PipelineResult:
         return run_pipeline(config, stage, stage)

@@ -84,13 +84,17 @@ def select_warcs(config: PipelineConfig) -> tuple[str, list[str]]:
     return crawl, config.download.selection.apply(paths)
 
 
+def run_crawl() -> str:
+    """The crawl the current flow run's `config` parameter names (a model, or its JSON from the API)."""
+    config = get_run_context().flow_run.parameters["config"]
+    return config.crawl.crawl if isinstance(config, PipelineConfig) else config["crawl"]["crawl"]
+
+
 def _run_name() -> str:
     params = get_run_context().flow_run.parameters
     first, last = params.get("first", "download"), params.get("last", "train")
     stages = first if first == last else f"{first}..{last}"
-    config = params["config"]
-    crawl = config.crawl.crawl if isinstance(config, PipelineConfig) else config["crawl"]["crawl"]
-    return f"{stages} {crawl}"
+    return f"{stages} {run_crawl()}"
 
 
 def run_pipeline(config: PipelineConfig, first: StageName = "download", last: StageName = "train",
