@@ -15,62 +15,72 @@ from tasks.worker import prepare_worker
 class StageProcessPool(ProcessPoolTaskRunner):
     """Prefect's process pool, whose workers are set up once for many task runs.
 
-    Through the pool's `initializer`, each worker, before its first task run:
-    - enters one API client that all its task runs use. Prefect's engine otherwise builds
-      a new one for every task run a pool worker runs (with a TLS context loaded from the
-      CA bundle even for an http:// API): about 50 ms of CPU per task run, half of what
-      the engine costs a worker per run (bench/overhead.py). Prefect's `get_client`
-      returns the client already in context. The address and credentials are the flow
-      run's, read when the runner starts;
-    - imports the stages and freezes what is alive out of the garbage collector's way
-      (`tasks.worker.prepare_worker`).
+    Prefect ships the flow run's context with every task run, and a pool worker rebuilds
+    all of it each time. Two parts of it are the same for the pool's whole life, so each
+    worker, before its first task run, enters them once (`start_worker`), through the
+    pool's `initializer`:
+    - the settings. Prefect serializes them once per runner and rebuilds the whole
+      settings model from them for every task run in a worker: about 30 ms of CPU per task
+      run, most of what the engine costs a worker (bench/overhead.py). The settings are
+      taken from the context of the first task run submitted, so they are exactly the ones
+      Prefect would have sent, and left out of every task run's context;
+    - an API client. The engine otherwise builds a new one for every task run (with a TLS
+      context loaded from the CA bundle even for an http:// API): about 50 ms of CPU.
+      Prefect's `get_client` returns the client already in context.
+    Then it imports the stages and freezes what is alive out of the garbage collector's
+    way (`tasks.worker.prepare_worker`).
     """
 
     def __init__(self, max_workers: int | None = None) -> None:
         super().__init__(max_workers=max_workers, initializer=start_worker)
 
     def __enter__(self) -> StageProcessPool:
-        # Prefect enters a duplicate of the runner in the worker for every task run; the
-        # duplicate carries these arguments, so only the flow's own runner reads settings.
-        if not self._initargs:
-            self._initargs = (api_address(),)
+        # Filled at the first submission, before the executor spawns its first worker (it
+        # spawns them as task runs arrive), and handed to every worker it spawns. Prefect
+        # enters a duplicate of the runner in the worker for every task run: that one is
+        # never submitted to and stays empty, so entering it costs nothing.
+        self._worker_setup: dict[str, Any] = {}
+        self._initargs = (self._worker_setup,)
         return super().__enter__()
 
-
-def _api_settings() -> list[Any]:
-    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_KEY, PREFECT_API_URL
-
-    return [PREFECT_API_URL, PREFECT_API_KEY, PREFECT_API_AUTH_STRING]
-
-
-def api_address() -> dict[str, str]:
-    """The current Prefect settings' API URL, key and auth string (those that are set)."""
-    values = {setting.name: setting.value() for setting in _api_settings()}
-    return {name: str(value) for name, value in values.items() if value}
+    def _resolve_futures_and_submit(self, *args: Any, context: dict[str, Any], **kwargs: Any) -> Any:
+        # Runs in the runner's resolver threads; `setdefault` keeps the first one's.
+        self._worker_setup.setdefault("settings_context", context.get("settings_context") or {})
+        return super()._resolve_futures_and_submit(*args, context={**context, "settings_context": {}}, **kwargs)
 
 
-def start_worker(address: dict[str, str]) -> None:
-    """The pool's initializer: one API client for the worker's life, then the stages' modules."""
-    keep_one_client(address)
+def start_worker(setup: dict[str, Any]) -> None:
+    """The pool's initializer: the flow run's settings and one API client for the worker's
+    life, then the stages' modules.
+
+    Prefect's collections (prefect-dask, which imports distributed) are loaded here rather
+    than in the first task run, where Prefect loads them anyway, so that they are frozen too.
+    """
+    from prefect.plugins import load_prefect_collections
+
+    enter_for_life(setup.get("settings_context") or {})
+    load_prefect_collections()
     prepare_worker()
 
 
-def keep_one_client(address: dict[str, str]) -> None:
-    """In a pool worker, before its first task: enter an API client for the process's life.
+def enter_for_life(settings_context: dict[str, Any]) -> None:
+    """In a pool worker, before its first task run: enter the flow run's settings (as
+    serialized by Prefect) and an API client, for the process's life (never exited: the
+    process ends with the pool).
 
     Without an API URL (Prefect would start an ephemeral server) or if the server cannot be
-    reached now, nothing is entered and each task run builds its own client, as Prefect
-    does by default: a worker that cannot start would break the whole pool.
+    reached now, no client is entered and each task run builds its own, as Prefect does by
+    default: a worker that cannot start would break the whole pool.
     """
-    from prefect.context import SyncClientContext
-    from prefect.settings import temporary_settings
+    from prefect.context import SettingsContext, SyncClientContext
+    from prefect.settings import get_current_settings
 
-    if "PREFECT_API_URL" not in address:
+    if settings_context:
+        SettingsContext(**settings_context).__enter__()
+    if not get_current_settings().api.url:
         return
     try:
-        updates = {setting: address[setting.name] for setting in _api_settings() if setting.name in address}
-        with temporary_settings(updates=updates):
-            SyncClientContext().__enter__()  # never exited: the process ends with the pool
+        SyncClientContext().__enter__()
     except Exception as exc:  # noqa: BLE001 - a fallback, not an error
         logging.getLogger("fineflow.runners").debug("pool worker keeps no shared client: %s", exc)
 

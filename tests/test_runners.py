@@ -1,4 +1,5 @@
-"""The process pool the CPU-bound stages run in: one API client per worker, kept across task runs."""
+"""The process pool the CPU-bound stages run in: the flow run's settings and one API client per
+worker, kept across task runs."""
 
 from __future__ import annotations
 
@@ -11,39 +12,49 @@ from collections import defaultdict
 
 import pytest
 from prefect import flow, get_client, task
-from prefect.context import SyncClientContext
-from prefect.settings import PREFECT_API_URL
+from prefect.context import SettingsContext, SyncClientContext
+from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from flows.config import PipelineConfig
-from flows.runners import StageProcessPool, api_address, keep_one_client, task_runner_for
+from flows.runners import StageProcessPool, enter_for_life, task_runner_for
 from tests.flowtools import task_states
 
 
 @task(name="client-use")
-def client_use(i: int) -> tuple[int, int, str, int]:
+def client_use(i: int) -> tuple[int, int, str, int, int]:
     """(this worker's pid, how many task runs have used this task run's client, its API URL,
-    how many objects the worker has frozen out of the garbage collector's way)."""
+    how many objects the worker has frozen out of the garbage collector's way, how many
+    settings contexts this worker's task runs have seen so far)."""
     client = get_client(sync_client=True)
     uses = getattr(client, "fineflow_test_uses", 0) + 1
     client.fineflow_test_uses = uses
-    return os.getpid(), uses, str(client.api_url), gc.get_freeze_count()
+    # Kept on the worker's client (a module global here would be pickled with the task):
+    # alive, so that their ids stay unique.
+    seen = client.__dict__.setdefault("fineflow_test_settings", [])
+    seen.append(SettingsContext.get())
+    settings = len({id(context) for context in seen})
+    return os.getpid(), uses, str(client.api_url), gc.get_freeze_count(), settings
 
 
 @flow(name="client-uses")
-def client_uses(n: int) -> list[tuple[int, int, str, int]]:
+def client_uses(n: int) -> list[tuple[int, int, str, int, int]]:
     return [future.result() for future in [client_use.submit(i) for i in range(n)]]
 
 
 @pytest.mark.usefixtures("prefect_api")
-def test_pool_workers_keep_one_client_across_task_runs():
+def test_pool_workers_keep_the_settings_and_one_client_across_task_runs():
     state = client_uses.with_options(task_runner=StageProcessPool(max_workers=2))(8, return_state=True)
     assert state.is_completed(), state.message
     results = state.result()
     by_worker: dict[int, list[int]] = defaultdict(list)
-    for pid, uses, url, frozen in results:
+    for pid, uses, url, frozen, settings in results:
         by_worker[pid].append(uses)
+        # The harness's server is set by temporary_settings, not in the environment: the
+        # worker has it from the settings the flow run handed over.
         assert url.rstrip("/") == PREFECT_API_URL.value().rstrip("/")
         assert frozen > 50_000, "the worker was not prepared (tasks.worker.prepare_worker)"
+        # Prefect alone rebuilds the settings for every task run in a worker.
+        assert settings == 1, f"worker {pid} built {settings} settings contexts"
     assert os.getpid() not in by_worker, "the tasks ran in the flow's process, not in the pool"
     # Eight task runs on two workers: some worker ran several, each on the client it had
     # already used (a client per task run would count 1 every time).
@@ -54,27 +65,19 @@ def test_pool_workers_keep_one_client_across_task_runs():
     assert len(states) == 8 and set(states.values()) == {"Completed"}, states
 
 
-@pytest.mark.usefixtures("prefect_api")
-def test_the_runner_passes_the_flow_runs_api_address_to_its_workers():
-    address = api_address()
-    assert address["PREFECT_API_URL"] == PREFECT_API_URL.value()
-    runner = StageProcessPool(max_workers=1)
-    with runner:
-        # What Prefect's pool hands each worker's initializer, and what the duplicate
-        # entered for every task run in a worker carries without reading settings again.
-        assert runner._initargs == (address,)
-        assert runner.duplicate()._initargs == (address,)
+def test_a_worker_enters_the_settings_it_is_handed_but_keeps_no_client_without_a_reachable_api():
+    def kept(url: str | None) -> tuple[SyncClientContext | None, str | None]:
+        updates = {PREFECT_API_URL: url} if url else {}
+        with temporary_settings(updates=updates, restore_defaults=set() if url else {PREFECT_API_URL}):
+            handed = SettingsContext.get().serialize()
+        enter_for_life(handed)
+        return SyncClientContext.get(), PREFECT_API_URL.value()
 
-
-def test_a_worker_without_a_reachable_api_keeps_no_client():
-    def kept(address: dict[str, str]):
-        keep_one_client(address)
-        return SyncClientContext.get()
-
-    assert contextvars.copy_context().run(kept, {}) is None
-    # Port 9 (discard) is closed on loopback: the worker goes on without a shared client
-    # rather than failing, which would break the whole pool.
-    assert contextvars.copy_context().run(kept, {"PREFECT_API_URL": "http://127.0.0.1:9/api"}) is None
+    # No API URL: Prefect would start an ephemeral server per task run; nothing is kept.
+    assert contextvars.copy_context().run(kept, None) == (None, None)
+    # Port 9 (discard) is closed on loopback: the worker goes on with the settings it was
+    # handed but without a shared client, rather than failing, which would break the pool.
+    assert contextvars.copy_context().run(kept, "http://127.0.0.1:9/api") == (None, "http://127.0.0.1:9/api")
 
 
 def test_a_prepared_worker_has_every_stage_imported_and_frozen_but_not_torch():
