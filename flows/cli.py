@@ -259,6 +259,8 @@ def demo_config(storage: str, overrides: dict[str, Any] | None = None) -> Pipeli
         # Sized for ~300 KB of text: a small vocabulary and enough documents to validate on.
         "tokenizer.vocab_size": 4096,
         "tokenize.validation_fraction": 0.1,
+        # Done in well under a heartbeat interval: only the wait for the sender at the end.
+        "runner.heartbeats": False,
         **(overrides or {}),
     })
 

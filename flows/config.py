@@ -55,6 +55,11 @@ class RunnerSettings(BaseModel):
     retries: int = Field(2, ge=0, le=20, description="Prefect retries of a failed task (download has its own)")
     retry_delay_s: float = Field(10.0, ge=0, description="First retry delay; doubles each retry, with jitter")
     train_retries: int = Field(2, ge=0, le=20, description="Each retry of training resumes from its checkpoint")
+    heartbeats: bool = Field(True, description="Prefect flow-run heartbeats (PREFECT_FLOWS_HEARTBEAT_FREQUENCY, "
+                                               "180 s by default), which let an automation detect a run that died. "
+                                               "Off: none, and no wait of up to 1 s at the end of every flow run "
+                                               "while Prefect stops their sender. For runs this process starts; a "
+                                               "deployment's flow run takes its worker's setting")
 
 
 class PipelineConfig(BaseModel):

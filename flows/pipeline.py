@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 
 from flows.config import PipelineConfig
 from flows.limits import ensure_tag_limit, limit_name
-from flows.runners import task_runner_for
+from flows.runners import flow_run_settings, task_runner_for
 from storage import Store
 from storage.runs import PlannedOutput, RunPlan, write_plan
 from tasks.accounting import AccountingError, check_balance, check_handover
@@ -99,9 +99,10 @@ def _run_name() -> str:
 
 def run_pipeline(config: PipelineConfig, first: StageName = "download", last: StageName = "train",
                  return_state: bool = False):
-    """Call the flow with the task runner the config asks for."""
+    """Call the flow with the task runner and the Prefect settings the config asks for."""
     runner = task_runner_for(config, first, last)
-    return pipeline_flow.with_options(task_runner=runner)(config, first, last, return_state=return_state)
+    with flow_run_settings(config.runner):
+        return pipeline_flow.with_options(task_runner=runner)(config, first, last, return_state=return_state)
 
 
 @flow(name="pipeline", flow_run_name=_run_name, log_prints=False)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
 
-from flows.config import PipelineConfig
+from flows.config import PipelineConfig, RunnerSettings
 from tasks.worker import prepare_worker
 
 
@@ -83,6 +85,23 @@ def enter_for_life(settings_context: dict[str, Any]) -> None:
         SyncClientContext().__enter__()
     except Exception as exc:  # noqa: BLE001 - a fallback, not an error
         logging.getLogger("fineflow.runners").debug("pool worker keeps no shared client: %s", exc)
+
+
+@contextmanager
+def flow_run_settings(runner: RunnerSettings) -> Iterator[None]:
+    """Prefect settings for the flow runs started in this block.
+
+    Without heartbeats: Prefect's sender sleeps in 1 s steps and the engine joins it at the
+    end of every flow run, so each run ends up to 1 s late (half a second on average, a
+    share of the demo's run that bench/overhead.py sees).
+    """
+    if runner.heartbeats:
+        yield
+        return
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        yield
 
 
 def task_runner_for(config: PipelineConfig, first: str, last: str) -> TaskRunner:

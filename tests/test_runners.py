@@ -8,6 +8,7 @@ import gc
 import os
 import subprocess
 import sys
+import time
 from collections import defaultdict
 
 import pytest
@@ -96,3 +97,32 @@ def test_cpu_bound_stages_get_the_stage_process_pool():
     assert not isinstance(task_runner_for(config, "download", "download"), StageProcessPool)
     threads = PipelineConfig.load(overrides={"runner": {"kind": "threads"}})
     assert not isinstance(task_runner_for(threads, "extract", "filter"), StageProcessPool)
+
+
+def heartbeats_of(flow_run_id) -> int:
+    from prefect.events.filters import EventAnyResourceFilter, EventFilter, EventNameFilter
+
+    events = EventFilter(event=EventNameFilter(name=["prefect.flow-run.heartbeat"]),
+                         any_resource=EventAnyResourceFilter(id=[f"prefect.flow-run.{flow_run_id}"]))
+    with get_client(sync_client=True) as client:
+        return len(client.read_events(filter=events, limit=10).events)
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_run_without_heartbeats_sends_none_and_one_with_them_does(tmp_path):
+    from flows.cli import demo_config
+    from flows.pipeline import run_pipeline
+
+    runs = {}
+    for heartbeats in (False, True):
+        config = demo_config(str(tmp_path / str(heartbeats)), {"runner.heartbeats": heartbeats})
+        state = run_pipeline(config, "download", "download", return_state=True)
+        assert state.is_completed(), state.message
+        runs[heartbeats] = state.state_details.flow_run_id
+    # Prefect's sender emits one as the run starts; the server stores events as they come.
+    deadline = time.monotonic() + 60
+    while not heartbeats_of(runs[True]) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert heartbeats_of(runs[True]) >= 1, "the run with heartbeats sent none"
+    assert heartbeats_of(runs[False]) == 0
+    assert PipelineConfig().runner.heartbeats, "Prefect's default for runs that did not ask"
