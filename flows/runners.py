@@ -46,7 +46,9 @@ class StageProcessPool(ProcessPoolTaskRunner):
         return super().__enter__()
 
     def _resolve_futures_and_submit(self, *args: Any, context: dict[str, Any], **kwargs: Any) -> Any:
-        # Runs in the runner's resolver threads; `setdefault` keeps the first one's.
+        # Prefect 3.8's private step between a submission and the executor (Prefect is pinned
+        # below 3.9; tests/test_runners.py fails if workers rebuild settings again). It runs
+        # in the runner's resolver threads; `setdefault` keeps the first one's.
         self._worker_setup.setdefault("settings_context", context.get("settings_context") or {})
         return super()._resolve_futures_and_submit(*args, context={**context, "settings_context": {}}, **kwargs)
 
