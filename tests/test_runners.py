@@ -1,5 +1,5 @@
-"""The process pool the CPU-bound stages run in: the flow run's settings and one API client per
-worker, kept across task runs."""
+"""How a flow runs its tasks: the process pool the CPU-bound stages run in (the flow run's
+settings and one API client per worker, kept across task runs), and flow-run heartbeats."""
 
 from __future__ import annotations
 
