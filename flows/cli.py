@@ -20,6 +20,7 @@ import yaml  # noqa: E402
 
 from flows.config import ConfigError, PipelineConfig  # noqa: E402
 from flows.pipeline import STAGE_NAMES  # noqa: E402
+from flows.runners import flow_run_settings  # noqa: E402
 
 SAMPLE_CRAWL = Path(__file__).resolve().parent.parent / "sample" / "crawl"
 STAGE_CHOICES = STAGE_NAMES
@@ -142,7 +143,9 @@ def prefect_api() -> Iterator[None]:
 
 
 def _run_flow(flow_fn, config: PipelineConfig):
-    with prefect_api():
+    # The settings here as well as in `run_pipeline`: a stage command's own flow run (the
+    # stage flow around the pipeline subflow) is one this process starts too.
+    with prefect_api(), flow_run_settings(config.runner):
         state = flow_fn(config, return_state=True)
         if not state.is_completed():
             try:

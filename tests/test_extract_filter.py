@@ -106,9 +106,9 @@ def test_the_url_block_lists_stay_out_of_the_garbage_collectors_way():
     assert len(block.block_listed_domains) > 1_000_000
     assert not gc.is_tracked(block.block_listed_domains) and not gc.is_tracked(block.block_listed_url)
     domain = next(d for d in block.block_listed_domains if re.fullmatch(r"[a-z0-9-]+\.com", d))
-    assert UrlFilter(UrlFilterSettings()).check(f"https://{domain}/page") in {"url_filter:domain",
-                                                                              "url_filter:subdomain"}
-    assert UrlFilter(UrlFilterSettings()).check("https://example.org/page") is None
+    url_filter = UrlFilter(UrlFilterSettings())
+    assert url_filter.check(f"https://{domain}/page") in {"url_filter:domain", "url_filter:subdomain"}
+    assert url_filter.check("https://example.org/page") is None
 
 
 def test_other_languages_are_rejected_with_their_detected_language(sample_run):

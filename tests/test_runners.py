@@ -18,7 +18,7 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from flows.config import PipelineConfig
 from flows.runners import StageProcessPool, enter_for_life, task_runner_for
-from tests.flowtools import task_states
+from tests.flowtools import newest_flow_run, task_states
 
 
 @task(name="client-use")
@@ -110,7 +110,8 @@ def heartbeats_of(flow_run_id) -> int:
 
 @pytest.mark.usefixtures("prefect_api")
 def test_a_run_without_heartbeats_sends_none_and_one_with_them_does(tmp_path):
-    from flows.cli import demo_config
+    from flows.cli import _run_flow, demo_config
+    from flows.entrypoints import STAGE_FLOWS
     from flows.pipeline import run_pipeline
 
     runs = {}
@@ -119,10 +120,15 @@ def test_a_run_without_heartbeats_sends_none_and_one_with_them_does(tmp_path):
         state = run_pipeline(config, "download", "download", return_state=True)
         assert state.is_completed(), state.message
         runs[heartbeats] = state.state_details.flow_run_id
+    # A stage command runs the stage's own flow around the pipeline subflow: both go without.
+    config = demo_config(str(tmp_path / "stage"), {"runner.heartbeats": False})
+    _run_flow(STAGE_FLOWS["download"], config)
+    stage_run = newest_flow_run("fineflow-download").id
     # Prefect's sender emits one as the run starts; the server stores events as they come.
     deadline = time.monotonic() + 60
     while not heartbeats_of(runs[True]) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert heartbeats_of(runs[True]) >= 1, "the run with heartbeats sent none"
     assert heartbeats_of(runs[False]) == 0
+    assert heartbeats_of(stage_run) == 0, "the stage command's own flow run sent heartbeats"
     assert PipelineConfig().runner.heartbeats, "Prefect's default for runs that did not ask"
