@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -18,8 +19,8 @@ class StageProcessPool(ProcessPoolTaskRunner):
     """Prefect's process pool, whose workers are set up once for many task runs.
 
     Prefect ships the flow run's context with every task run, and a pool worker rebuilds
-    all of it each time. Two parts of it are the same for the pool's whole life, so each
-    worker, before its first task run, enters them once (`start_worker`), through the
+    all of it each time. Some of that is the same for the pool's whole life, so each
+    worker, before its first task run, sets it up once (`start_worker`), through the
     pool's `initializer`:
     - the settings. Prefect serializes them once per runner and rebuilds the whole
       settings model from them for every task run in a worker: about 30 ms of CPU per task
@@ -28,9 +29,16 @@ class StageProcessPool(ProcessPoolTaskRunner):
       Prefect would have sent, and left out of every task run's context;
     - an API client. The engine otherwise builds a new one for every task run (with a TLS
       context loaded from the CA bundle even for an http:// API): about 50 ms of CPU.
-      Prefect's `get_client` returns the client already in context.
+      Prefect's `get_client` returns the client already in context;
+    - Prefect's collections, only if a block in the context needs one
+      (`load_collections_for`): otherwise prefect-dask's import of distributed is skipped.
     Then it imports the stages and freezes what is alive out of the garbage collector's
     way (`tasks.worker.prepare_worker`).
+
+    The pool's machinery (a message queue and its thread, the executor, the resolver
+    threads) starts at the first submission, not when the runner is entered: Prefect
+    enters a duplicate of the runner in the worker around every task run, never submits
+    to it, and building and tearing all that down cost a worker about 6 ms per task run.
     """
 
     def __init__(self, max_workers: int | None = None) -> None:
@@ -38,33 +46,79 @@ class StageProcessPool(ProcessPoolTaskRunner):
 
     def __enter__(self) -> StageProcessPool:
         # Filled at the first submission, before the executor spawns its first worker (it
-        # spawns them as task runs arrive), and handed to every worker it spawns. Prefect
-        # enters a duplicate of the runner in the worker for every task run: that one is
-        # never submitted to and stays empty, so entering it costs nothing.
+        # spawns them as task runs arrive), and handed to every worker it spawns.
         self._worker_setup: dict[str, Any] = {}
         self._initargs = (self._worker_setup,)
-        return super().__enter__()
+        # Made here, not in __init__: a flow's runner is pickled with it, a lock cannot be.
+        self._start_lock = threading.Lock()
+        TaskRunner.__enter__(self)
+        return self
+
+    def submit(self, *args: Any, **kwargs: Any) -> Any:
+        if self._started:  # if not, Prefect's submit says so
+            with self._start_lock:
+                if self._executor is None:
+                    # Prefect's own start; it marks the runner started too, and refuses
+                    # to if it already is.
+                    self._started = False
+                    super().__enter__()
+        return super().submit(*args, **kwargs)
 
     def _resolve_futures_and_submit(self, *args: Any, context: dict[str, Any], **kwargs: Any) -> Any:
         # Prefect 3.8's private step between a submission and the executor (Prefect is pinned
         # below 3.9; tests/test_runners.py fails if workers rebuild settings again). It runs
         # in the runner's resolver threads; `setdefault` keeps the first one's.
         self._worker_setup.setdefault("settings_context", context.get("settings_context") or {})
+        self._worker_setup.setdefault("block_types", sorted(block_types(context.get("flow_run_context"))))
         return super()._resolve_futures_and_submit(*args, context={**context, "settings_context": {}}, **kwargs)
+
+
+def block_types(serialized: Any) -> set[str]:
+    """The slugs of the blocks in a serialized context: what a worker rebuilds from it."""
+    if isinstance(serialized, dict):
+        found = {serialized["block_type_slug"]} if isinstance(serialized.get("block_type_slug"), str) else set()
+        return found.union(*(block_types(value) for value in serialized.values()))
+    if isinstance(serialized, (list, tuple)):
+        return set().union(*(block_types(value) for value in serialized))
+    return set()
 
 
 def start_worker(setup: dict[str, Any]) -> None:
     """The pool's initializer: the flow run's settings and one API client for the worker's
-    life, then the stages' modules.
-
-    Prefect's collections (prefect-dask, which imports distributed) are loaded here rather
-    than in the first task run, where Prefect loads them anyway, so that they are frozen too.
-    """
-    from prefect.plugins import load_prefect_collections
-
+    life, Prefect's collections if the run needs them, then the stages' modules."""
     enter_for_life(setup.get("settings_context") or {})
-    load_prefect_collections()
+    load_collections_for(setup.get("block_types", ()))
     prepare_worker()
+
+
+def load_collections_for(slugs: Iterable[str]) -> bool:
+    """In a pool worker: load Prefect's collections only if a block the task runs' context
+    holds is not one of Prefect's own; True if they were loaded.
+
+    Prefect loads every installed collection before it looks up any block class, and a
+    worker looks one up in every task run: the flow's result storage, validated again as
+    the flow run's context is rebuilt. That is a `local-file-system` or
+    `remote-file-system` block unless a default storage block from a collection is set
+    (on the server or in the settings). The only collection fineflow installs,
+    prefect-dask, imports distributed: 0.22 s and 0.33 CPU-s per worker, on the critical
+    path of the first stages. When every slug resolves to a class already registered,
+    Prefect is told its collections are loaded (a private cache of Prefect 3.8's, pinned;
+    tests/test_runners.py checks that a worker does not import distributed).
+    """
+    from prefect._internal.plugins import collections
+    from prefect.blocks.core import Block
+    from prefect.plugins import load_prefect_collections
+    from prefect.utilities.dispatch import lookup_type
+
+    try:
+        for slug in slugs:
+            lookup_type(Block, slug)
+    except KeyError:
+        load_prefect_collections()
+        return True
+    if getattr(collections, "_collections", None) is None:
+        collections._collections = {}
+    return False
 
 
 def enter_for_life(settings_context: dict[str, Any]) -> None:

@@ -8,6 +8,7 @@ import gc
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections import defaultdict
 
@@ -22,10 +23,11 @@ from tests.flowtools import newest_flow_run, task_states
 
 
 @task(name="client-use")
-def client_use(i: int) -> tuple[int, int, str, int, int]:
+def client_use(i: int) -> tuple[int, int, str, int, int, bool]:
     """(this worker's pid, how many task runs have used this task run's client, its API URL,
     how many objects the worker has frozen out of the garbage collector's way, how many
-    settings contexts this worker's task runs have seen so far)."""
+    settings contexts this worker's task runs have seen so far, whether distributed is
+    imported)."""
     client = get_client(sync_client=True)
     uses = getattr(client, "fineflow_test_uses", 0) + 1
     client.fineflow_test_uses = uses
@@ -34,11 +36,11 @@ def client_use(i: int) -> tuple[int, int, str, int, int]:
     seen = client.__dict__.setdefault("fineflow_test_settings", [])
     seen.append(SettingsContext.get())
     settings = len({id(context) for context in seen})
-    return os.getpid(), uses, str(client.api_url), gc.get_freeze_count(), settings
+    return os.getpid(), uses, str(client.api_url), gc.get_freeze_count(), settings, "distributed" in sys.modules
 
 
 @flow(name="client-uses")
-def client_uses(n: int) -> list[tuple[int, int, str, int, int]]:
+def client_uses(n: int) -> list[tuple[int, int, str, int, int, bool]]:
     return [future.result() for future in [client_use.submit(i) for i in range(n)]]
 
 
@@ -48,7 +50,7 @@ def test_pool_workers_keep_the_settings_and_one_client_across_task_runs():
     assert state.is_completed(), state.message
     results = state.result()
     by_worker: dict[int, list[int]] = defaultdict(list)
-    for pid, uses, url, frozen, settings in results:
+    for pid, uses, url, frozen, settings, distributed in results:
         by_worker[pid].append(uses)
         # The harness's server is set by temporary_settings, not in the environment: the
         # worker has it from the settings the flow run handed over.
@@ -56,6 +58,9 @@ def test_pool_workers_keep_the_settings_and_one_client_across_task_runs():
         assert frozen > 50_000, "the worker was not prepared (tasks.worker.prepare_worker)"
         # Prefect alone rebuilds the settings for every task run in a worker.
         assert settings == 1, f"worker {pid} built {settings} settings contexts"
+        # The flow's result storage is a block of Prefect's own: no collection is needed,
+        # and prefect-dask's would import distributed in every worker.
+        assert not distributed, f"worker {pid} loaded Prefect's collections"
     assert os.getpid() not in by_worker, "the tasks ran in the flow's process, not in the pool"
     # Eight task runs on two workers: some worker ran several, each on the client it had
     # already used (a client per task run would count 1 every time).
@@ -88,6 +93,30 @@ def test_a_prepared_worker_has_every_stage_imported_and_frozen_but_not_torch():
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
     frozen, imported, torch = out.stdout.split()
     assert int(frozen) > 50_000 and imported == "True" and torch == "False", out.stdout
+
+
+@pytest.mark.parametrize(("slugs", "loaded"), [(["local-file-system", "remote-file-system"], False),
+                                               (["local-file-system", "s3-bucket"], True)])
+def test_a_worker_loads_prefects_collections_only_for_a_block_prefect_does_not_have(slugs, loaded):
+    # In a fresh process: which collections are loaded is for the life of the process.
+    probe = ("import sys; from flows.runners import load_collections_for; "
+             f"print(load_collections_for({slugs!r}), 'distributed' in sys.modules); "
+             "from prefect.plugins import load_prefect_collections; "
+             "print(sorted(load_prefect_collections()), 'distributed' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
+    first, then = out.stdout.splitlines()
+    # s3-bucket is prefect-aws's (not installed): the lookup needs every collection there is.
+    assert first == f"{loaded} {loaded}", out.stdout
+    # Either way Prefect asks no more: its cache says the collections are in.
+    assert then == ("['prefect_dask'] True" if loaded else "[] False"), out.stdout
+
+
+def test_the_pool_starts_at_its_first_submission_not_when_entered():
+    before = threading.active_count()
+    with StageProcessPool(max_workers=2) as runner:
+        # What Prefect enters in a worker around every task run: nothing may start there.
+        assert runner._executor is None and threading.active_count() == before
+    assert threading.active_count() == before
 
 
 def test_cpu_bound_stages_get_the_stage_process_pool():
