@@ -67,9 +67,11 @@ class StageProcessPool(ProcessPoolTaskRunner):
     def _resolve_futures_and_submit(self, *args: Any, context: dict[str, Any], **kwargs: Any) -> Any:
         # Prefect 3.8's private step between a submission and the executor (Prefect is pinned
         # below 3.9; tests/test_runners.py fails if workers rebuild settings again). It runs
-        # in the runner's resolver threads; `setdefault` keeps the first one's.
-        self._worker_setup.setdefault("settings_context", context.get("settings_context") or {})
-        self._worker_setup.setdefault("block_types", sorted(block_types(context.get("flow_run_context"))))
+        # in the runner's resolver threads, each filling the set-up before it reaches the
+        # executor; the context is the same for every submission of the runner's life.
+        if not self._worker_setup:
+            self._worker_setup.update(settings_context=context.get("settings_context") or {},
+                                      block_types=sorted(block_types(context.get("flow_run_context"))))
         return super()._resolve_futures_and_submit(*args, context={**context, "settings_context": {}}, **kwargs)
 
 

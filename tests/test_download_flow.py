@@ -10,7 +10,7 @@ from storage import OutputState, Store
 from tasks.download import DOWNLOAD
 from tests.conftest import make_crawl
 from tests.crawlserver import Fault
-from tests.flowtools import download_states
+from tests.flowtools import download_states, task_states
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
@@ -130,3 +130,22 @@ def test_s3_multipart_upload_of_a_large_warc(tmp_path, s3_endpoint, s3_bucket):
 
 def _job(config, crawl, path):
     return make_job("download", config, crawl.crawl, path)
+
+
+def test_the_process_pool_runs_stages_on_an_s3_root_and_their_rerun_is_cached(crawl, server, s3_endpoint, s3_bucket):
+    # Extract runs in the pool's workers, where the task's result storage is a saved
+    # remote-file-system block, loaded by name: a block of Prefect's own, found without
+    # Prefect's collections (flows.runners.load_collections_for).
+    storage = {"root": f"s3://{s3_bucket}/runs/pool", "endpoint_url": s3_endpoint}
+    config = config_for(server, crawl, storage, selection={"first": 1}).model_copy(deep=True)
+    config.runner.workers = 1
+    state = run_pipeline(config, "download", "extract", return_state=True)
+    assert state.is_completed(), state.message
+    store = Store(config.storage)
+    assert [o.committed().shard for o in store.outputs("extract")] == crawl.paths[:1]
+    assert any(name.startswith("extract-") for name in store.listdir("_prefect/results"))
+
+    state = run_pipeline(config, "download", "extract", return_state=True)
+    states = task_states(state.state_details.flow_run_id)
+    stages = {name.split()[0]: s for name, s in states.items() if name.split()[0] in ("download", "extract")}
+    assert stages == {"download": "Cached", "extract": "Cached"}, states
