@@ -69,10 +69,10 @@ DOWNLOAD = Stage(name="download", version="1", work=download_warc)
 # limit on this tag (`download.polite_limit`; Prefect keeps it as the global limit
 # `tag:fineflow:download`), and every download from a server (not a file:// mirror) holds
 # a slot of it while it fetches (`DownloadJob.slot`), so all flow runs and workers sharing
-# the server together keep at most that many requests open to the crawl's host. The task itself is not tagged: a
-# tagged task run asks for its slot before Prefect's cache check, so cached reruns would
-# queue for it too (and, tagged as well, a download would hold one slot and wait for a
-# second). A tag of its own, not `stage:download`: the limit is about the remote server,
-# and its name says so in `prefect concurrency-limit ls`.
+# the server together keep at most that many requests open to the crawl's host. The task
+# itself is not tagged: a tagged task run asks for its slot before Prefect's cache check,
+# so cached reruns would queue for it too (and, tagged as well, a download would hold one
+# slot and wait for a second). A tag of its own, not `stage:download`: the limit is about
+# the remote server, and its name says so in `prefect concurrency-limit ls`.
 POLITE_TAG = "fineflow:download"
 download_task = stage_task(DOWNLOAD)

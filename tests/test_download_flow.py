@@ -137,7 +137,7 @@ def test_the_process_pool_runs_stages_on_an_s3_root_and_their_rerun_is_cached(cr
     # remote-file-system block, loaded by name: a block of Prefect's own, found without
     # Prefect's collections (flows.runners.load_collections_for).
     storage = {"root": f"s3://{s3_bucket}/runs/pool", "endpoint_url": s3_endpoint}
-    config = config_for(server, crawl, storage, selection={"first": 1}).model_copy(deep=True)
+    config = config_for(server, crawl, storage, selection={"first": 1})
     config.runner.workers = 1
     state = run_pipeline(config, "download", "extract", return_state=True)
     assert state.is_completed(), state.message
