@@ -103,6 +103,32 @@ def tick(job: TickJob, out, ctx) -> StageResult:
 TICK = Stage(name="tick", version="1", work=tick)
 
 
+def test_progress_updates_grow_sparser_as_a_task_ages(monkeypatch):
+    """Every 2 s at first, then every 1% of the task's age: a ten-hour task reports a few
+    hundred times, not 18,000 (each report is an API call and an event on the server)."""
+    from tasks import stage as stage_module
+    from tasks.stage import StageContext
+
+    clock = [1000.0]
+    monkeypatch.setattr(stage_module.time, "monotonic", lambda: clock[0])
+    ctx = StageContext("train", "run", artifacts=True)
+    reports: list[tuple[float, float]] = []
+    monkeypatch.setattr(ctx, "_report_artifact", lambda percent: reports.append((clock[0] - 1000.0, percent)))
+    total = 10 * 3600
+    for second in range(1, total + 1):  # a call every second, as a chunked stage makes them
+        clock[0] = 1000.0 + second
+        ctx.progress(second, total, unit="s")
+        ctx._artifact_id = ctx._artifact_id or "created"  # what a real first report leaves
+    ages = [age for age, _ in reports]
+    assert ages[:3] == [2.0, 4.0, 6.0]
+    gaps = [b - a for a, b in zip(ages, ages[1:])]
+    # No gap shorter than 2 s or than 1% of the age at which it ended (but the last: the end).
+    assert all(gap >= max(2.0, (end - 1) / 100) for gap, end in zip(gaps[:-1], ages[1:-1]))
+    assert gaps[-2] >= 300  # near the end of ten hours: every 6 minutes
+    assert reports[-1] == (float(total), 100.0)
+    assert 300 < len(reports) < 700, len(reports)
+
+
 @pytest.mark.usefixtures("prefect_api")
 def test_long_tasks_get_a_progress_artifact_and_quick_ones_none(tmp_path):
     from prefect import flow, get_client
