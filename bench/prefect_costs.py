@@ -45,7 +45,7 @@ def measure(server: Server, run, settle_s: float) -> tuple[float, float, float]:
     return server.cpu_s() - server_cpu, time.process_time() - cpu, time.perf_counter() - started - settle_s
 
 
-def flows(n: int):
+def cost_flow(n: int):
     from prefect import flow, task
     from prefect.artifacts import create_link_artifact, create_progress_artifact, update_progress_artifact
 
@@ -96,7 +96,7 @@ def main() -> None:
         from flows.config import RunnerSettings
         from flows.runners import flow_run_settings
 
-        costs = flows(args.n)
+        costs = cost_flow(args.n)
         # As the demo runs: without heartbeats, whose sender the engine waits up to 1 s for
         # at the end of every flow run.
         with flow_run_settings(RunnerSettings(heartbeats=False)):
