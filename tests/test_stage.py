@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from types import SimpleNamespace
 from typing import ClassVar
 
 import pytest
@@ -110,7 +111,9 @@ def test_progress_updates_grow_sparser_as_a_task_ages(monkeypatch):
     from tasks.stage import StageContext
 
     clock = [1000.0]
-    monkeypatch.setattr(stage_module.time, "monotonic", lambda: clock[0])
+    # The module's own `time` only: patching time.monotonic itself would stop the clock for
+    # every thread in this process (Prefect's services from earlier tests among them).
+    monkeypatch.setattr(stage_module, "time", SimpleNamespace(monotonic=lambda: clock[0]))
     ctx = StageContext("train", "run", artifacts=True)
     reports: list[tuple[float, float]] = []
     monkeypatch.setattr(ctx, "_report_artifact", lambda percent: reports.append((clock[0] - 1000.0, percent)))
