@@ -224,6 +224,10 @@ def test_fineflow_server_serves_a_ui_that_calls_its_own_port(tmp_path):
             settings = httpx.get(f"http://127.0.0.1:{port}/ui-settings", timeout=10).json()
             assert settings["api_url"] == f"http://127.0.0.1:{port}/api"
             assert httpx.get(f"http://127.0.0.1:{port}/", timeout=10).status_code == 200  # the UI itself
+            # uvicorn's "auto" loop and parser took the fast ones (a quarter of the server's CPU):
+            # their compiled modules are mapped into the server's process.
+            mapped = Path(f"/proc/{proc.pid}/maps").read_text()
+            assert "/uvloop/loop." in mapped and "/httptools/parser/" in mapped
         finally:
             stop(proc)
     out = log_path.read_text()
