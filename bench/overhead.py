@@ -23,10 +23,10 @@ Then, into fresh storage roots:
     flow's own helpers: make_job, plan_dedup, tokenizer_job, tokenize_jobs, train_job,
     with_sources) in a `concurrent.futures.ProcessPoolExecutor(max_workers=--workers)`
     with the spawn context, as Prefect's runner uses, whose workers are prepared as
-    fineflow's are (`tasks.worker.prepare_worker`), and the flow's dependency structure:
-    per-WARC chains download -> extract -> filter running concurrently, then dedup
-    signatures per shard, clusters, dedup per shard, the tokenizer, tokenize per shard,
-    train. The crawl listing runs in this process, as the flow runs it in its own.
+    fineflow's are (`tasks.worker`: exit_without_teardown, prepare_worker), and the flow's
+    dependency structure: per-WARC chains download -> extract -> filter running
+    concurrently, then dedup signatures per shard, clusters, dedup per shard, the
+    tokenizer, tokenize per shard, train. The crawl listing runs in this process, as the flow runs it in its own.
     (a) and (b) must agree: every committed output of the deterministic stages has the
     same key and manifest digest in both roots (train: the same key and step count);
     the bench stops with the difference otherwise.
@@ -281,6 +281,14 @@ def _run_stage(stage, job):
     return stage.run(job), os.getpid()
 
 
+def _start_bare_worker() -> None:
+    """(b)'s initializer: fineflow's pool worker set-up without Prefect's part."""
+    from tasks.worker import exit_without_teardown, prepare_worker
+
+    exit_without_teardown()
+    prepare_worker()
+
+
 def run_direct(config, workers: int) -> dict[str, Any]:
     """(b): the flow's jobs and dependency structure, `Stage.run` in a bare spawn process pool."""
     import multiprocessing
@@ -308,11 +316,9 @@ def run_direct(config, workers: int) -> dict[str, Any]:
             raise SystemExit(f"(b) found {ref.stage} {ref.key} already committed: the root was not fresh")
         return ref
 
-    from tasks.worker import prepare_worker
-
     # The same set-up as fineflow's pool workers (bar the API client): the ratio is Prefect's.
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=prepare_worker) as pool:
+                             initializer=_start_bare_worker) as pool:
         def submit(stage, job):
             return pool.submit(this._run_stage, stage, job)
 

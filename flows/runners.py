@@ -12,7 +12,7 @@ from typing import Any
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
 
 from flows.config import PipelineConfig, RunnerSettings
-from tasks.worker import prepare_worker
+from tasks.worker import exit_without_teardown, prepare_worker
 
 
 class StageProcessPool(ProcessPoolTaskRunner):
@@ -33,7 +33,8 @@ class StageProcessPool(ProcessPoolTaskRunner):
     - Prefect's collections, only if a block in the context needs one
       (`load_collections_for`): otherwise prefect-dask's import of distributed is skipped.
     Then it imports the stages and freezes what is alive out of the garbage collector's
-    way (`tasks.worker.prepare_worker`).
+    way (`tasks.worker.prepare_worker`). A worker ends without the interpreter's teardown
+    (`tasks.worker.exit_without_teardown`), which the pool's shutdown would wait for.
 
     The pool's machinery (a message queue and its thread, the executor, the resolver
     threads) starts at the first submission, not when the runner is entered: Prefect
@@ -87,7 +88,10 @@ def block_types(serialized: Any) -> set[str]:
 
 def start_worker(setup: dict[str, Any]) -> None:
     """The pool's initializer: the flow run's settings and one API client for the worker's
-    life, Prefect's collections if the run needs them, then the stages' modules."""
+    life, Prefect's collections if the run needs them, then the stages' modules. At the
+    end of its life the worker skips the interpreter's teardown (registered first, to run
+    after every other exit handler)."""
+    exit_without_teardown()
     enter_for_life(setup.get("settings_context") or {})
     load_collections_for(setup.get("block_types", ()))
     prepare_worker()

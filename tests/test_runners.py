@@ -1,5 +1,6 @@
 """How a flow runs its tasks: the process pool the CPU-bound stages run in (the flow run's
-settings and one API client per worker, kept across task runs), and flow-run heartbeats."""
+settings and one API client per worker, kept across task runs; a worker's exit without the
+interpreter's teardown), and flow-run heartbeats."""
 
 from __future__ import annotations
 
@@ -69,6 +70,73 @@ def test_pool_workers_keep_the_settings_and_one_client_across_task_runs():
         assert sorted(uses) == list(range(1, len(uses) + 1)), f"worker {pid}: {uses}"
     states = task_states(state.state_details.flow_run_id)
     assert len(states) == 8 and set(states.values()) == {"Completed"}, states
+
+
+@task(name="leave-exit-work")
+def leave_exit_work(folder: str, i: int) -> int:
+    """What a library may leave for a worker's exit: an exit handler, registered after the
+    worker started, which must still run."""
+    import atexit
+    from pathlib import Path
+
+    from prefect import get_run_logger
+
+    pid = os.getpid()
+    atexit.register(Path(folder, f"atexit-{pid}").write_text, "ran")
+    get_run_logger().warning("task %d in worker %d, its last words", i, pid)  # the tests log WARNING and up
+    return pid
+
+
+@flow(name="exit-work")
+def exit_work(folder: str) -> list[int]:
+    return [future.result() for future in [leave_exit_work.submit(folder, i) for i in range(2)]]
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_pool_worker_that_skips_the_teardown_still_runs_exit_handlers_and_delivers_its_logs(tmp_path):
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    state = exit_work.with_options(task_runner=StageProcessPool(max_workers=2))(str(tmp_path),
+                                                                               return_state=True)
+    assert state.is_completed(), state.message
+    pids = set(state.result())
+    assert os.getpid() not in pids
+    # The flow run ends after its pool has shut down, so every worker has exited by now.
+    assert {p.name for p in tmp_path.iterdir()} == {f"atexit-{pid}" for pid in pids}, "an exit handler was skipped"
+    # What a task logged just before its worker exited reached the server.
+    flow_run_id = state.state_details.flow_run_id
+    deadline = time.monotonic() + 30
+    while True:
+        with get_client(sync_client=True) as client:
+            logs = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
+        said = [log.message for log in logs if "its last words" in log.message]
+        if len(said) == 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert len(said) == 2, said
+
+
+EXIT_PROBE = """
+import atexit, os, sys
+from tasks.worker import exit_without_teardown
+if {skip}:
+    exit_without_teardown()
+class Kept:
+    def __del__(self, _write=os.write):
+        _write(1, b" teardown")
+sys.modules["__main__"].kept = Kept()  # freed only by the teardown
+# Registered later, as a stage's library would; what it prints waits in stdout's buffer.
+atexit.register(print, " handler", end="")
+"""
+
+
+@pytest.mark.parametrize("skip", [False, True])
+def test_exit_without_teardown_runs_the_exit_handlers_flushes_and_skips_the_teardown(skip):
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # stdout to a pipe: buffered
+    out = subprocess.run([sys.executable, "-c", EXIT_PROBE.format(skip=skip)], capture_output=True, text=True,
+                         timeout=120, check=True, env=env)
+    # The control (skip False) shows the probe can see a teardown.
+    assert out.stdout.split() == (["handler"] if skip else ["handler", "teardown"]), out
 
 
 def test_a_worker_enters_the_settings_it_is_handed_but_keeps_no_client_without_a_reachable_api():
