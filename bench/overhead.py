@@ -26,7 +26,8 @@ Then, into fresh storage roots:
     fineflow's are (`tasks.worker`: exit_without_teardown, prepare_worker), and the flow's
     dependency structure: per-WARC chains download -> extract -> filter running
     concurrently, then dedup signatures per shard, clusters, dedup per shard, the
-    tokenizer, tokenize per shard, train. The crawl listing runs in this process, as the flow runs it in its own.
+    tokenizer, tokenize per shard, train. The crawl listing runs in this process, as the
+    flow runs it in its own.
     (a) and (b) must agree: every committed output of the deterministic stages has the
     same key and manifest digest in both roots (train: the same key and step count);
     the bench stops with the difference otherwise.
