@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import sys
+from typing import NoReturn
 
 import torch
 import torch.distributed as dist
@@ -25,6 +26,7 @@ from storage import OutputWriter
 from tasks.stage import StageContext
 from tasks.train import TRAIN, TrainJob
 from tasks.train_loop import World, run_training
+from tasks.worker import exit_now
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,5 +73,23 @@ def main(argv: list[str] | None = None) -> int:
         dist.destroy_process_group()
 
 
+def run_and_exit(argv: list[str] | None = None) -> NoReturn:
+    """`main`, then `exit_now`: skip the interpreter's teardown.
+
+    `destroy_process_group` leaves gloo's threads running (torch 2.13), and the teardown
+    destroys objects they use: now and then a process aborted there, "terminate called
+    without an active exception", after its work was done and its result written. An
+    exception is reported as the interpreter would have, with exit status 1.
+    """
+    code = 1
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse's usage errors
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:
+        sys.excepthook(*sys.exc_info())
+    exit_now(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run_and_exit()

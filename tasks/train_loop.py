@@ -11,6 +11,7 @@ import json
 import math
 import os
 import random
+import re
 import subprocess
 import sys
 import tempfile
@@ -443,6 +444,12 @@ def _job_file_json(job: TrainJob) -> str:
     return json.dumps(data)
 
 
+# Lines of a failed torchrun's output that say what went wrong: a process's own error (a
+# Python exception, a C++ abort) and the summary torchrun ends with (rank, exit code, signal).
+_ERROR_LINE = re.compile(r"^(?:\[rank\d+\]:)?\s*(?:(?!\S*ChildFailedError)[\w.]*(?:Error|Exception)(?::|$)"
+                         r"|terminate called|what\(\)|Fatal Python|rank\s*:|exitcode\s*:|traceback\s*:)")
+
+
 def launch_ddp(job: TrainJob, out: OutputWriter, ctx: StageContext) -> StageResult:
     """Run `job.train.processes` processes with torchrun on this machine; the main one
     writes the files, which this attempt then adopts into its output."""
@@ -464,14 +471,22 @@ def launch_ddp(job: TrainJob, out: OutputWriter, ctx: StageContext) -> StageResu
             # CPU processes share the cores; without this each would start a thread per core.
             env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // job.train.processes)))
         ctx.logger.info("train %s: launching %d processes with torchrun", job.label, job.train.processes)
-        tail: list[str] = []
+        errors: list[str] = []
         with subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
             for line in proc.stdout:
                 line = line.rstrip()
-                tail = (tail + [line])[-30:]
+                if _ERROR_LINE.search(line):
+                    errors.append(line.strip())
                 ctx.logger.info("%s", line)
         if proc.returncode != 0 or not result_path.exists():
-            raise RuntimeError(f"torchrun exited with {proc.returncode}: " + " | ".join(tail[-8:]))
+            # torchrun's own summary ends the output; the cause is in what the failed process said.
+            said = list(dict.fromkeys(errors)) or ["no error in its output"]
+            if len(said) > 12:
+                said = said[:6] + ["..."] + said[-6:]
+            message = f"torchrun exited with {proc.returncode}: " + " | ".join(said)
+            # A process that found the job itself wrong fails the same way on a retry.
+            permanent = any(f"{PermanentError.__name__}: " in line for line in errors)
+            raise (PermanentError if permanent else RuntimeError)(message)
         result = json.loads(result_path.read_text())
     for name in result["files"]:
         out.adopt(name)

@@ -8,6 +8,7 @@ import importlib
 import logging
 import os
 import sys
+from typing import NoReturn
 
 STAGE_MODULES = ("tasks.download", "tasks.extract", "tasks.filter", "tasks.dedup", "tasks.tokenizer",
                  "tasks.tokenize", "tasks.train")
@@ -45,14 +46,16 @@ def exit_without_teardown() -> None:
     pyarrow's S3 and loguru's clean-ups (nothing a worker leaves open). The exit status
     is 0: a pool worker's is never read.
     """
-    atexit.register(_exit_now)
+    atexit.register(exit_now)
 
 
-def _exit_now() -> None:
+def exit_now(code: int = 0) -> NoReturn:
+    """End this process now with `code`: logging's handlers and the standard streams are
+    flushed, and nothing else runs (no exit handlers, no teardown)."""
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except (AttributeError, OSError, ValueError):  # closed or replaced: nothing to lose
             pass
-    os._exit(0)
+    os._exit(code)

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -21,6 +25,8 @@ pytest.register_assert_rewrite("tests.tokens_fixture")  # imported here before p
 from tests.tokens_fixture import LEARN, TokenData, quick_job  # noqa: E402
 
 # The token fixtures (built once a session) come from a plugin module, not conftest.py.
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 class Killed(RuntimeError):
@@ -174,6 +180,40 @@ def test_ddp_with_two_processes_matches_one_process(token_data, reference):
     assert losses(token_data, ref) == pytest.approx(reference, rel=1e-4, abs=1e-4)
     assert ref.counts["steps"] == 12 and {"metrics.parquet", checkpoint_name(12)} <= set(ref.files)
     assert Store(token_data.storage).output("train", ref.key).committed().extra["processes"] == 2
+
+
+def test_a_failed_ddp_process_is_named_in_the_error(token_data):
+    no_train_shards = quick_job(token_data, processes=2).model_copy(update={"sources": [token_data.tokenizer]})
+    with pytest.raises(PermanentError) as failed:
+        TRAIN.run(no_train_shards)
+    message = str(failed.value)
+    # the processes' own error, not only torchrun's summary
+    assert message.startswith("torchrun exited with 1: ") and "no train-*.parquet token shards" in message
+    assert "exitcode" in message and not TRAIN.output(no_train_shards).committed()
+
+
+DDP_EXIT_PROBE = """
+import atexit, sys
+import tasks.train_ddp as ddp
+def main(argv=None):
+    print("trained", end="")  # waits in stdout's buffer
+    {ending}
+ddp.main = main
+atexit.register(print, " teardown", end="")
+ddp.run_and_exit()
+"""
+
+
+@pytest.mark.parametrize(("ending", "status", "stderr"), [
+    ("return 0", 0, ""), ("return 3", 3, ""), ("raise SystemExit(2)", 2, ""),
+    ("raise ValueError('the job is bad')", 1, "ValueError: the job is bad")])
+def test_a_ddp_process_ends_with_mains_status_without_the_teardown(ending, status, stderr):
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # stdout to a pipe: buffered
+    out = subprocess.run([sys.executable, "-c", DDP_EXIT_PROBE.format(ending=ending)], capture_output=True,
+                         text=True, timeout=120, env=env, cwd=REPO)
+    # Flushed, but no exit handler and no teardown ran: where gloo's threads aborted the process.
+    assert (out.returncode, out.stdout) == (status, "trained"), out
+    assert stderr in out.stderr and ("Traceback" in out.stderr) == bool(stderr), out.stderr
 
 
 def test_output_key_follows_what_is_trained(token_data):
