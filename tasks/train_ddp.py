@@ -79,7 +79,7 @@ def run_and_exit(argv: list[str] | None = None) -> NoReturn:
     `destroy_process_group` leaves gloo's threads running (torch 2.13), still there while
     the interpreter tears down, and now and then a process aborted in that teardown
     ("terminate called without an active exception", SIGABRT) after its work was done and
-    its result written: once in CI, once in about 200 runs of a two-process script here.
+    its result written: once in CI, once in about 240 runs of a two-process script here.
     An exception is reported as the interpreter would have, with exit status 1.
     """
     code = 1

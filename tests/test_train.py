@@ -199,7 +199,7 @@ def main(argv=None):
     print("trained", end="")  # waits in stdout's buffer
     {ending}
 ddp.main = main
-atexit.register(print, " teardown", end="")
+atexit.register(print, " exit handler", end="")
 ddp.run_and_exit()
 """
 
