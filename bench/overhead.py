@@ -23,7 +23,8 @@ Then, into fresh storage roots:
     flow's own helpers: make_job, plan_dedup, tokenizer_job, tokenize_jobs, train_job,
     with_sources) in a `concurrent.futures.ProcessPoolExecutor(max_workers=--workers)`
     with the spawn context, as Prefect's runner uses, whose workers are prepared as
-    fineflow's are (`tasks.worker`: exit_without_teardown, prepare_worker), and the flow's
+    fineflow's are (`tasks.worker`: exit_without_teardown, prepare_worker), downloads in
+    a thread pool of download.concurrency threads in this process, and the flow's
     dependency structure: per-WARC chains download -> extract -> filter running
     concurrently, then dedup signatures per shard, clusters, dedup per shard, the
     tokenizer, tokenize per shard, train. The crawl listing runs in this process, as the
@@ -293,7 +294,7 @@ def _start_bare_worker() -> None:
 def run_direct(config, workers: int) -> dict[str, Any]:
     """(b): the flow's jobs and dependency structure, `Stage.run` in a bare spawn process pool."""
     import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
 
     from bench import overhead as this
     from flows.pipeline import LAST_PER_WARC, PER_WARC, STAGE_NAMES, _accounting_problem, make_job
@@ -312,15 +313,21 @@ def run_direct(config, workers: int) -> dict[str, Any]:
 
     def result(future):
         ref, pid = future.result()
-        workers_seen.add(pid)
+        if pid != os.getpid():  # not a download, run on this process's threads
+            workers_seen.add(pid)
         if ref.reused:
             raise SystemExit(f"(b) found {ref.stage} {ref.key} already committed: the root was not fresh")
         return ref
 
     # The same set-up as fineflow's pool workers (bar the API client): the ratio is Prefect's.
+    # Downloads on threads of this process, as the flow runs them (flows/runners.py
+    # download_runner_for).
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_start_bare_worker) as pool:
+                             initializer=_start_bare_worker) as pool, \
+            ThreadPoolExecutor(config.download.concurrency) as downloads:
         def submit(stage, job):
+            if stage.name == "download":
+                return downloads.submit(_run_stage, stage, job)
             return pool.submit(this._run_stage, stage, job)
 
         # per WARC: download -> extract -> filter, each file moving on as soon as its own step is done

@@ -28,8 +28,9 @@ class DownloadConfig(BaseModel):
 
     selection: Selection = Field(default_factory=lambda: Selection(first=1),
                                  description="Which WARC files; the default, one file, is a safe first run")
-    concurrency: int = Field(4, ge=1, le=64, description="WARC files downloaded at once by a download-only run "
-                                                         "(its thread pool)")
+    concurrency: int = Field(4, ge=1, le=64, description="WARC files downloaded at once by a run: threads in the "
+                                                         "flow's process, beside the CPU-bound stages' workers "
+                                                         "(on Dask, downloads run on the cluster instead)")
     polite_limit: int = Field(4, ge=0, le=256,
                               description="Most WARC downloads at once across all flow runs and workers sharing the "
                                           "Prefect server: a tag concurrency limit on 'fineflow:download', created if "

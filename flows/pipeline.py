@@ -10,19 +10,21 @@ already there).
 from __future__ import annotations
 
 from collections import defaultdict
+from contextlib import nullcontext
 from typing import Any, Literal
 
 from prefect import Task, flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.context import get_run_context
 from prefect.futures import PrefectFuture
+from prefect.task_runners import TaskRunner
 from prefect.tasks import exponential_backoff
 
 from pydantic import BaseModel, Field
 
 from flows.config import PipelineConfig
 from flows.limits import ensure_tag_limit, limit_name
-from flows.runners import flow_run_settings, task_runner_for
+from flows.runners import download_runner_for, flow_run_settings, task_runner_for
 from storage import Store
 from storage.runs import PlannedOutput, RunPlan, write_plan
 from tasks.accounting import AccountingError, check_balance, check_handover
@@ -127,8 +129,34 @@ def pipeline_flow(config: PipelineConfig, first: StageName = "download",
             slot = limit_name(POLITE_TAG)
     bind = _binder(config)
     tasks = {name: bind(t, name) for name, _, t in PER_WARC[lo:hi + 1]}
-    planned: list[PlannedOutput] = []
     chains: list[dict[str, Any]] = [{"path": path} for path in paths]
+    # Downloads wait on the network: with the local runners they get threads of their own in
+    # this process (flows/runners.py `download_runner_for`); on Dask they stay on the cluster.
+    apart = lo == 0 < hi and config.runner.kind != "dask"
+    with download_runner_for(config) if apart else nullcontext() as downloads:
+        planned = _submit_chains(chains, config, crawl, lo, hi, tasks, slot, downloads)
+        write_plan(store, RunPlan(flow="pipeline", run_id=str(get_run_context().flow_run.id), crawl=crawl,
+                                  outputs=planned))
+        results, failures = _collect(chains, STAGE_NAMES[:min(hi, LAST_PER_WARC) + 1])
+    if failures:
+        _publish_funnel(results, crawl)
+        _publish_outputs(PipelineResult(shards=results), crawl, store.uri())
+        raise PipelineFailed(f"{len(failures)} of {len(paths)} WARC files failed: " + "; ".join(failures))
+    result = PipelineResult(shards=results)
+    if hi > LAST_PER_WARC:
+        _run_wide(config, result, lo, hi, bind)
+    _publish_funnel(results, crawl)
+    _publish_outputs(result, crawl, store.uri())
+    _publish_summary(result, crawl)
+    return result
+
+
+def _submit_chains(chains: list[dict[str, Any]], config: PipelineConfig, crawl: str, lo: int, hi: int,
+                   tasks: dict[str, Task], slot: str | None, downloads: TaskRunner | None) -> list[PlannedOutput]:
+    """Submit each file's download -> extract -> filter chain, from stage `lo` (earlier
+    stages' outputs are looked up in storage; a chain missing one gets "missing"), downloads
+    on `downloads` when given, the rest on the flow's runner. Returns the outputs planned."""
+    planned: list[PlannedOutput] = []
     # Stage by stage, every file's task before the next stage's: each chain still moves on
     # as soon as its own upstream task finishes, but the process pool resolves submissions
     # in order on as many threads as it has workers, so a chain submitted whole would hold
@@ -148,25 +176,15 @@ def pipeline_flow(config: PipelineConfig, first: StageName = "download",
                                         f"run `fineflow stage {name}` (or `fineflow run`) first")
                     continue
                 chain[name] = ref
+                continue
+            if not isinstance(upstream, PrefectFuture):
+                planned.append(PlannedOutput(stage=name, key=stage.key(with_sources(job, sources)), shard=path))
+            if name == "download" and downloads is not None:
+                # What Task.submit does, on another runner than the flow's.
+                chain[name] = downloads.submit(tasks[name], {"job": job, "sources": sources})
             else:
-                if not isinstance(upstream, PrefectFuture):
-                    planned.append(PlannedOutput(stage=name, key=stage.key(with_sources(job, sources)), shard=path))
                 chain[name] = tasks[name].submit(job, sources=sources)
-    write_plan(store, RunPlan(flow="pipeline", run_id=str(get_run_context().flow_run.id), crawl=crawl,
-                              outputs=planned))
-
-    results, failures = _collect(chains, STAGE_NAMES[:min(hi, LAST_PER_WARC) + 1])
-    if failures:
-        _publish_funnel(results, crawl)
-        _publish_outputs(PipelineResult(shards=results), crawl, store.uri())
-        raise PipelineFailed(f"{len(failures)} of {len(paths)} WARC files failed: " + "; ".join(failures))
-    result = PipelineResult(shards=results)
-    if hi > LAST_PER_WARC:
-        _run_wide(config, result, lo, hi, bind)
-    _publish_funnel(results, crawl)
-    _publish_outputs(result, crawl, store.uri())
-    _publish_summary(result, crawl)
-    return result
+    return planned
 
 
 def _binder(config: PipelineConfig):

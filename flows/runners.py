@@ -166,8 +166,26 @@ def flow_run_settings(runner: RunnerSettings) -> Iterator[None]:
         yield
 
 
+def download_runner_for(config: PipelineConfig) -> ThreadPoolTaskRunner:
+    """Where downloads run with the local runners: `download.concurrency` threads in the
+    flow's own process, beside the workers of the CPU-bound stages (flows/pipeline.py; on
+    Dask, downloads stay on the cluster, whose machines have the bandwidth).
+
+    A download waits on the network, so it should not hold a CPU worker. On the flow's
+    runner it would, and worse: that runner takes work in the order it was submitted, and
+    every file's download is submitted before any extract, so every download would finish
+    before the first extract started, with the workers fetching while the cores idled. On
+    threads of their own, files are fetched while the workers extract the ones already
+    there (and while the pool's processes start). Verifying a download decompresses it,
+    which python-isal does outside the GIL.
+    """
+    return ThreadPoolTaskRunner(max_workers=config.download.concurrency)
+
+
 def task_runner_for(config: PipelineConfig, first: str, last: str) -> TaskRunner:
-    """Downloads alone are network-bound: threads. Anything else: processes by default, or Dask.
+    """The flow's runner: threads for a download-only run (`download_runner_for`); for any
+    other, processes by default, or Dask. A run that downloads and goes on still downloads
+    on threads (flows/pipeline.py).
 
     With kind "dask", an address means an existing cluster (its workers need fineflow
     installed); without one, a `distributed.LocalCluster` of single-threaded worker
@@ -185,7 +203,7 @@ def task_runner_for(config: PipelineConfig, first: str, last: str) -> TaskRunner
                               cluster_kwargs={"n_workers": workers, "processes": True, "threads_per_worker": 1,
                                               "dashboard_address": None})
     if first == last == "download":
-        return ThreadPoolTaskRunner(max_workers=config.download.concurrency)
+        return download_runner_for(config)
     workers = runner.workers or os.cpu_count() or 1
     if runner.kind == "threads":
         return ThreadPoolTaskRunner(max_workers=workers)

@@ -20,6 +20,9 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from flows.config import PipelineConfig
 from flows.runners import StageProcessPool, enter_for_life, task_runner_for
+from storage import Store
+from tests.conftest import SAMPLE_CRAWL, SAMPLE_PATHS
+from tests.crawlserver import CrawlServer, Fault
 from tests.flowtools import newest_flow_run, task_states
 
 
@@ -193,6 +196,33 @@ def test_cpu_bound_stages_get_the_stage_process_pool():
     assert not isinstance(task_runner_for(config, "download", "download"), StageProcessPool)
     threads = PipelineConfig.load(overrides={"runner": {"kind": "threads"}})
     assert not isinstance(task_runner_for(threads, "extract", "filter"), StageProcessPool)
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_downloads_run_on_threads_beside_the_process_pool(tmp_path):
+    """With one process worker, the first file is extracted while the second is still
+    downloading: downloads do not queue on the pool ahead of every extract."""
+    from flows.pipeline import run_pipeline
+
+    first, slow = SAMPLE_PATHS[:2]
+    with CrawlServer(SAMPLE_CRAWL) as server:
+        server.inject(slow, Fault.slow(20_000, max_seconds=8))
+        config = PipelineConfig.load(overrides={
+            "storage.root": str(tmp_path / "store"),
+            "crawl": {"crawl": "latest", "data_url": server.url, "index_url": f"{server.url}/collinfo.json"},
+            "download.selection": {"first": 2}, "runner": {"workers": 1, "retries": 0}})
+        state = run_pipeline(config, "download", "extract", return_state=True)
+    assert state.is_completed(), state.message
+    shards = state.result().shards
+    store = Store(config.storage)
+
+    def manifest(stage: str, path: str):
+        return store.output(stage, shards[path][stage].key).committed()
+
+    download = manifest("download", slow)
+    assert (download.finished_at - download.started_at).total_seconds() >= 7, "the slow fault did not apply"
+    assert manifest("extract", first).started_at < download.finished_at, \
+        "the first file's extract waited for the second file's download"
 
 
 def heartbeats_of(flow_run_id) -> int:
