@@ -25,8 +25,9 @@ class StageProcessPool(ProcessPoolTaskRunner):
     - the settings. Prefect serializes them once per runner and rebuilds the whole
       settings model from them for every task run in a worker: about 30 ms of CPU per task
       run, most of what the engine costs a worker (bench/overhead.py). The settings are
-      taken from the context of the first task run submitted, so they are exactly the ones
-      Prefect would have sent, and left out of every task run's context;
+      serialized at the first submission, as Prefect serializes them for every task run
+      (`serialize_context`), so they are exactly the ones it would have sent, and left out
+      of every task run's context;
     - an API client. The engine otherwise builds a new one for every task run (with a TLS
       context loaded from the CA bundle even for an http:// API): about 50 ms of CPU.
       Prefect's `get_client` returns the client already in context;
@@ -40,14 +41,14 @@ class StageProcessPool(ProcessPoolTaskRunner):
     threads) starts at the first submission, not when the runner is entered: Prefect
     enters a duplicate of the runner in the worker around every task run, never submits
     to it, and building and tearing all that down cost a worker about 6 ms per task run.
+    All the workers are spawned then (`_start`), so they import while upstream work runs.
     """
 
     def __init__(self, max_workers: int | None = None) -> None:
         super().__init__(max_workers=max_workers, initializer=start_worker)
 
     def __enter__(self) -> StageProcessPool:
-        # Filled at the first submission, before the executor spawns its first worker (it
-        # spawns them as task runs arrive), and handed to every worker it spawns.
+        # Filled at the first submission, before any worker is spawned, and handed to each.
         self._worker_setup: dict[str, Any] = {}
         self._initargs = (self._worker_setup,)
         # Made here, not in __init__: a flow's runner is pickled with it, a lock cannot be.
@@ -59,20 +60,35 @@ class StageProcessPool(ProcessPoolTaskRunner):
         if self._started:  # if not, Prefect's submit says so
             with self._start_lock:
                 if self._executor is None:
-                    # Prefect's own start; it marks the runner started too, and refuses
-                    # to if it already is.
-                    self._started = False
-                    super().__enter__()
+                    self._start()
         return super().submit(*args, **kwargs)
+
+    def _start(self) -> None:
+        """Prefect's own start, then every worker spawned at once.
+
+        The executor would spawn a worker only as a task run reaches it, after the task
+        run's upstream futures are done: behind the downloads for the first extracts. A
+        worker spends over a second importing the stages before its first task run, and
+        that can happen while the upstream work runs.
+        """
+        from prefect.context import serialize_context
+
+        # What Prefect serializes for every submission of the runner's life (its submit
+        # caches it too); the settings go to the workers once, here.
+        context = serialize_context()
+        self._worker_setup.update(settings_context=context.get("settings_context") or {},
+                                  block_types=sorted(block_types(context.get("flow_run_context"))))
+        # Prefect's start marks the runner started, and refuses to if it already is.
+        self._started = False
+        super().__enter__()
+        # The executor spawns one worker per submission while none is idle: a no-op each.
+        for _ in range(self._max_workers):
+            self._executor.submit(os.getpid)
 
     def _resolve_futures_and_submit(self, *args: Any, context: dict[str, Any], **kwargs: Any) -> Any:
         # Prefect 3.8's private step between a submission and the executor (Prefect is pinned
-        # below 3.9; tests/test_runners.py fails if workers rebuild settings again). It runs
-        # in the runner's resolver threads, each filling the set-up before it reaches the
-        # executor; the context is the same for every submission of the runner's life.
-        if not self._worker_setup:
-            self._worker_setup.update(settings_context=context.get("settings_context") or {},
-                                      block_types=sorted(block_types(context.get("flow_run_context"))))
+        # below 3.9; tests/test_runners.py fails if workers rebuild settings again): every
+        # task run's context goes without the settings, which the workers already hold.
         return super()._resolve_futures_and_submit(*args, context={**context, "settings_context": {}}, **kwargs)
 
 

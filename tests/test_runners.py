@@ -17,6 +17,7 @@ import pytest
 from prefect import flow, get_client, task
 from prefect.context import SettingsContext, SyncClientContext
 from prefect.settings import PREFECT_API_URL, temporary_settings
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.config import PipelineConfig
 from flows.runners import StageProcessPool, enter_for_life, task_runner_for
@@ -187,6 +188,39 @@ def test_the_pool_starts_at_its_first_submission_not_when_entered():
     with StageProcessPool(max_workers=2) as runner:
         # What Prefect enters in a worker around every task run: nothing may start there.
         assert runner._executor is None and not set(threading.enumerate()) - before
+
+
+@task(name="slow-upstream")
+def slow_upstream(seconds: float) -> float:
+    time.sleep(seconds)
+    return time.time()
+
+
+@task(name="worker-start")
+def worker_start(upstream_done: float) -> tuple[float, float, int]:
+    """(when this pool worker's process started, when the upstream finished, pid), wall clock."""
+    ticks = int(open(f"/proc/{os.getpid()}/stat").read().rsplit(")", 1)[1].split()[19])
+    age = time.clock_gettime(time.CLOCK_BOOTTIME) - ticks / os.sysconf("SC_CLK_TCK")
+    return time.time() - age, upstream_done, os.getpid()
+
+
+@flow(name="behind-an-upstream")
+def behind_an_upstream(seconds: float) -> list[tuple[float, float, int]]:
+    # The upstream on threads of this process, as the pipeline runs its downloads.
+    with ThreadPoolTaskRunner(max_workers=1) as threads:
+        upstream = threads.submit(slow_upstream, {"seconds": seconds})
+        return [future.result() for future in [worker_start.submit(upstream) for _ in range(2)]]
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_every_worker_starts_at_the_first_submission_not_when_its_task_run_is_ready():
+    state = behind_an_upstream.with_options(task_runner=StageProcessPool(max_workers=2))(3.0, return_state=True)
+    assert state.is_completed(), state.message
+    results = state.result()
+    for started, upstream_done, _ in results:
+        # Spawned as the task runs were submitted, then importing while the upstream slept.
+        assert started < upstream_done - 2, f"a worker started {started - upstream_done:+.1f} s after its upstream"
+    assert len({pid for *_, pid in results}) <= 2
 
 
 def test_cpu_bound_stages_get_the_stage_process_pool():
