@@ -201,7 +201,7 @@ def download_runner_for(config: PipelineConfig) -> ThreadPoolTaskRunner:
 def task_runner_for(config: PipelineConfig, first: str, last: str) -> TaskRunner:
     """The flow's runner: threads for a download-only run (`download_runner_for`); for any
     other, processes by default, or Dask. A run that downloads and goes on still downloads
-    on threads (flows/pipeline.py).
+    on threads, unless on Dask (flows/pipeline.py).
 
     With kind "dask", an address means an existing cluster (its workers need fineflow
     installed); without one, a `distributed.LocalCluster` of single-threaded worker
