@@ -313,7 +313,7 @@ def run_direct(config, workers: int) -> dict[str, Any]:
 
     def result(future):
         ref, pid = future.result()
-        if pid != os.getpid():  # not a download, run on this process's threads
+        if pid != os.getpid():  # downloads run on this process's threads
             workers_seen.add(pid)
         if ref.reused:
             raise SystemExit(f"(b) found {ref.stage} {ref.key} already committed: the root was not fresh")
