@@ -130,10 +130,10 @@ def pipeline_flow(config: PipelineConfig, first: StageName = "download",
     bind = _binder(config)
     tasks = {name: bind(t, name) for name, _, t in PER_WARC[lo:hi + 1]}
     chains: list[dict[str, Any]] = [{"path": path} for path in paths]
-    # Downloads wait on the network: with the local runners they get threads of their own in
-    # this process (flows/runners.py `download_runner_for`); on Dask they stay on the cluster.
-    apart = lo == 0 < hi and config.runner.kind != "dask"
-    with download_runner_for(config) if apart else nullcontext() as downloads:
+    # Downloads wait on the network: threads of their own in this process, unless their
+    # runner is the flow's (flows/runners.py `download_runner_for`).
+    apart = download_runner_for(config, first, last)
+    with apart if apart is not None else nullcontext() as downloads:
         planned = _submit_chains(chains, config, crawl, lo, hi, tasks, slot, downloads)
         write_plan(store, RunPlan(flow="pipeline", run_id=str(get_run_context().flow_run.id), crawl=crawl,
                                   outputs=planned))

@@ -182,10 +182,12 @@ def flow_run_settings(runner: RunnerSettings) -> Iterator[None]:
         yield
 
 
-def download_runner_for(config: PipelineConfig) -> ThreadPoolTaskRunner:
-    """Where downloads run with the local runners: `download.concurrency` threads in the
-    flow's own process, beside the workers of the CPU-bound stages (flows/pipeline.py; on
-    Dask, downloads stay on the cluster, whose machines have the bandwidth).
+def download_runner_for(config: PipelineConfig, first: str, last: str) -> ThreadPoolTaskRunner | None:
+    """The runner a run's downloads get apart from the flow's (`task_runner_for`), or None
+    when they go on the flow's: a download-only run, whose runner is already these threads,
+    and Dask, where downloads stay on the cluster, whose machines have the bandwidth.
+    Otherwise: `download.concurrency` threads in the flow's own process, beside the workers
+    of the CPU-bound stages.
 
     A download waits on the network, so it should not hold a CPU worker. On the flow's
     runner it would, and worse: that runner takes work in the order it was submitted, and
@@ -195,13 +197,19 @@ def download_runner_for(config: PipelineConfig) -> ThreadPoolTaskRunner:
     there (and while the pool's processes start). Verifying a download decompresses it,
     which python-isal does outside the GIL.
     """
+    if first != "download" or last == "download" or config.runner.kind == "dask":
+        return None
+    return _download_threads(config)
+
+
+def _download_threads(config: PipelineConfig) -> ThreadPoolTaskRunner:
     return ThreadPoolTaskRunner(max_workers=config.download.concurrency)
 
 
 def task_runner_for(config: PipelineConfig, first: str, last: str) -> TaskRunner:
-    """The flow's runner: threads for a download-only run (`download_runner_for`); for any
-    other, processes by default, or Dask. A run that downloads and goes on still downloads
-    on threads, unless on Dask (flows/pipeline.py).
+    """The flow's runner: threads for a download-only run; for any other, processes by
+    default, or Dask. A run that downloads and goes on still downloads on threads, unless
+    on Dask (`download_runner_for`).
 
     With kind "dask", an address means an existing cluster (its workers need fineflow
     installed); without one, a `distributed.LocalCluster` of single-threaded worker
@@ -219,7 +227,7 @@ def task_runner_for(config: PipelineConfig, first: str, last: str) -> TaskRunner
                               cluster_kwargs={"n_workers": workers, "processes": True, "threads_per_worker": 1,
                                               "dashboard_address": None})
     if first == last == "download":
-        return download_runner_for(config)
+        return _download_threads(config)
     workers = runner.workers or os.cpu_count() or 1
     if runner.kind == "threads":
         return ThreadPoolTaskRunner(max_workers=workers)

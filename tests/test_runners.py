@@ -20,7 +20,7 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.config import PipelineConfig
-from flows.runners import StageProcessPool, enter_for_life, task_runner_for
+from flows.runners import StageProcessPool, download_runner_for, enter_for_life, task_runner_for
 from storage import Store
 from tests.conftest import SAMPLE_CRAWL, SAMPLE_PATHS
 from tests.crawlserver import CrawlServer, Fault
@@ -229,6 +229,20 @@ def test_cpu_bound_stages_get_the_stage_process_pool():
     assert not isinstance(task_runner_for(config, "download", "download"), StageProcessPool)
     threads = PipelineConfig.load(overrides={"runner": {"kind": "threads"}})
     assert not isinstance(task_runner_for(threads, "extract", "filter"), StageProcessPool)
+
+
+def test_downloads_get_threads_apart_from_the_flows_runner_unless_it_is_theirs_or_dask():
+    config = PipelineConfig.load(overrides={"download": {"concurrency": 6}})
+    apart = download_runner_for(config, "download", "train")
+    assert isinstance(apart, ThreadPoolTaskRunner) and apart._max_workers == 6
+    assert isinstance(download_runner_for(PipelineConfig.load(overrides={"runner": {"kind": "threads"}}),
+                                          "download", "filter"), ThreadPoolTaskRunner)
+    # a download-only run: the flow's own runner is these threads
+    assert download_runner_for(config, "download", "download") is None
+    assert task_runner_for(config, "download", "download")._max_workers == 6
+    assert download_runner_for(config, "extract", "train") is None, "no downloads in the run"
+    dask = PipelineConfig.load(overrides={"runner": {"kind": "dask", "workers": 2}})
+    assert download_runner_for(dask, "download", "train") is None, "on Dask, downloads stay on the cluster"
 
 
 @pytest.mark.usefixtures("prefect_api")
