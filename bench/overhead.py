@@ -2,9 +2,10 @@
 
     python -m bench.overhead [--workers 2] [--train-steps N] [--copies 1] [--repeat 1] [--keep] [--ephemeral]
 
-A real `prefect server start` is launched on 127.0.0.1 first (its own temporary
-PREFECT_HOME, analytics and UI off, a free port) and PREFECT_API_URL points at it; its
-start-up is timed and printed apart, never counted.
+A real `prefect server start` is launched on 127.0.0.1 first, configured as `fineflow
+server` configures it (flows/server.py: task runs and events written in batches), with its
+own temporary PREFECT_HOME, analytics and UI off, a free port, and PREFECT_API_URL points at
+it; its start-up is timed and printed apart, never counted.
 
 The crawl: the bundled sample crawl (3 WARC files), or with --copies N a crawl built in the
 temporary folder in Common Crawl's layout (collinfo.json, crawl-data/CC-MAIN-SAMPLE/
@@ -133,16 +134,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(home: Path, timeout_s: float = 120.0) -> Server:
-    """`prefect server start` on 127.0.0.1 with its own home and database (as tests/conftest.py)."""
+def start_server(home: Path, timeout_s: float = 120.0, services: bool = True) -> Server:
+    """`prefect server start` on 127.0.0.1 with its own home and database, configured as
+    `fineflow server` configures it (flows/server.py; as tests/conftest.py), or with
+    `services=False`, with Prefect's default service settings (bench.prefect_costs compares)."""
     import httpx
+
+    from flows.server import SERVICE_SETTINGS, server_env
 
     port = free_port()
     # INFO: uvicorn's access log, one line per request, is how the bench counts API calls and 503s.
-    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-           "PREFECT_SERVER_API_HOST": "127.0.0.1", "PREFECT_SERVER_API_PORT": str(port),
-           "PREFECT_UI_ENABLED": "false", "PREFECT_SERVER_LOGGING_LEVEL": "INFO"}
-    env.pop("PREFECT_API_URL", None)
+    env = server_env(port, base={**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+                                 "PREFECT_UI_ENABLED": "false", "PREFECT_SERVER_LOGGING_LEVEL": "INFO"})
+    if not services:  # what fineflow added goes; what this environment sets stays
+        for name in SERVICE_SETTINGS.keys() - os.environ.keys():
+            del env[name]
     log = open(home / "server.log", "wb")
     started = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
@@ -455,22 +461,29 @@ def timeline(root: Path, t0: float) -> dict[str, dict[str, float]]:
 
 
 def task_runs(flow_run_id, root: Path, t0: float, wait_s: float = 30.0) -> dict[str, Any]:
-    """A flow run's task runs as the server recorded them (from events, so possibly late: waits
-    for every one to be final), matched to their manifests by stage and label.
+    """A flow run's task runs as the server recorded them (from events, so possibly late, and
+    written in batches every FLUSH_INTERVAL_S: waits for every one to be final and for the list
+    to stay the same over a flush), matched to their manifests by stage and label.
 
     Per stage, means per task: pre = Pending -> Running (task engine set-up, tag concurrency
     slots, cache lookup), wrap = Running -> final minus the stage's own work."""
     from prefect import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
+    from flows.server import FLUSH_INTERVAL_S
+
     manifests = {(m.stage, (m.shard or "").rsplit("/", 1)[-1]): m for m in committed(root).values()}
     deadline = time.monotonic() + wait_s
+    seen: list[tuple[str, str]] | None = None
     with get_client(sync_client=True) as client:
         while True:
             runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
-            if all(r.state is not None and r.state.is_final() for r in runs) or time.monotonic() > deadline:
+            now = sorted((str(r.id), r.state.name if r.state else "") for r in runs)
+            final = all(r.state is not None and r.state.is_final() for r in runs)
+            if (final and now == seen) or time.monotonic() > deadline:
                 break
-            time.sleep(1)
+            seen = now
+            time.sleep(FLUSH_INTERVAL_S + 0.5)
         flow_run = client.read_flow_run(flow_run_id)
         stages: dict[str, dict[str, float]] = {}
         spans: list[float] = []

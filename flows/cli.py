@@ -21,6 +21,7 @@ import yaml  # noqa: E402
 from flows.config import ConfigError, PipelineConfig  # noqa: E402
 from flows.pipeline import STAGE_NAMES  # noqa: E402
 from flows.runners import flow_run_settings  # noqa: E402
+from flows.server import server_env, service_settings_in_environment  # noqa: E402
 
 SAMPLE_CRAWL = Path(__file__).resolve().parent.parent / "sample" / "crawl"
 STAGE_CHOICES = STAGE_NAMES
@@ -129,7 +130,8 @@ def prefect_api() -> Iterator[None]:
     from prefect.server.api.server import SubprocessASGIServer
 
     server = SubprocessASGIServer()
-    server.start()
+    with service_settings_in_environment():  # the server's process is started from this environment
+        server.start()
     os.environ["PREFECT_API_URL"] = server.api_url  # inherited by worker processes
     try:
         with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
@@ -324,15 +326,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def server_env(port: int, host: str = "127.0.0.1") -> dict[str, str]:
-    """The settings that make the UI call this server's API, not the default port 4200 (STACK.md)."""
-    return {"PREFECT_SERVER_API_HOST": host, "PREFECT_SERVER_API_PORT": str(port),
-            "PREFECT_UI_API_URL": f"http://{host}:{port}/api"}
-
-
 def cmd_server(args: argparse.Namespace) -> int:
-    env = {**os.environ, **server_env(args.port)}
-    env.pop("PREFECT_API_URL", None)  # the server itself must not point at another one
+    env = server_env(args.port)
     url = f"http://127.0.0.1:{args.port}"
     print(f"Prefect UI: {url}", flush=True)
     print(f"In other shells: export PREFECT_API_URL={url}/api", flush=True)
@@ -474,7 +469,8 @@ def make_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("server", help="start a Prefect server and its UI on 127.0.0.1",
                        description="Run `prefect server start` on 127.0.0.1 with the UI calling the API on the "
-                                   "same port; prints the UI address and the PREFECT_API_URL to export.")
+                                   "same port, writing task runs and events in batches (flows/server.py); prints "
+                                   "the UI address and the PREFECT_API_URL to export.")
     p.add_argument("--port", type=int, default=4200, help="port (default 4200)")
     p.set_defaults(func=cmd_server)
 

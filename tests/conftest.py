@@ -93,7 +93,10 @@ def prefect_api() -> Iterator[None]:
     """Flows in tests report to a throwaway Prefect server with its own database."""
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=120):
+    from flows.server import service_settings_in_environment
+
+    # Its server is started from this environment: configured as a `fineflow` command's.
+    with service_settings_in_environment(), prefect_test_harness(server_startup_timeout=120):
         yield
 
 
@@ -158,12 +161,13 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     import subprocess
     import sys
 
+    from flows.server import server_env
+
     home = tmp_path_factory.mktemp("prefect-home")
     port = free_port()
-    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-           "PREFECT_SERVER_API_HOST": "127.0.0.1", "PREFECT_SERVER_API_PORT": str(port),
-           "PREFECT_UI_ENABLED": "false"}
-    env.pop("PREFECT_API_URL", None)
+    # As `fineflow server` starts one (flows/server.py), without the UI.
+    env = server_env(port, base={**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+                                 "PREFECT_UI_ENABLED": "false"})
     log = open(home / "server.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
                              "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -16,6 +16,8 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.client.schemas.sorting import FlowRunSort
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
+from flows.server import FLUSH_INTERVAL_S
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -71,19 +73,25 @@ def task_states(flow_run_id: UUID, timeout_s: float = 60.0) -> dict[str, str]:
     """Task run name -> final state name, for one flow run.
 
     Prefect 3's server records task runs from events, a moment after they happen (longer
-    on a busy machine), so this waits until every run it lists has a final state and the
-    list has stopped growing, for at most `timeout_s`.
+    on a busy machine), and fineflow's servers write them in batches at least every
+    FLUSH_INTERVAL_S (flows/server.py), so this waits until every run it lists has a final
+    state and the list has not changed for longer than that, for at most `timeout_s`.
     """
     deadline = time.monotonic() + timeout_s
     previous: dict[str, str] | None = None
+    since = time.monotonic()
     while True:
         with get_client(sync_client=True) as client:
             runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
         states = {run.name: run.state.name if run.state else "unrecorded" for run in runs}
         settled = runs and all(run.state is not None and run.state.is_final() for run in runs)
-        if (settled and states == previous) or time.monotonic() > deadline:
+        now = time.monotonic()
+        if states != previous or not settled:
+            previous, since = states, now
+        elif now - since > FLUSH_INTERVAL_S + 0.5:
             return states
-        previous = states if settled else None
+        if now > deadline:
+            return states
         time.sleep(0.5)
 
 

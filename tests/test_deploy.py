@@ -228,6 +228,9 @@ def test_fineflow_server_serves_a_ui_that_calls_its_own_port(tmp_path):
             # their compiled modules are mapped into the server's process.
             mapped = Path(f"/proc/{proc.pid}/maps").read_text()
             assert "/uvloop/loop." in mapped and "/httptools/parser/" in mapped
+            # Task runs and events written in batches (flows/server.py).
+            services = httpx.get(f"http://127.0.0.1:{port}/api/admin/settings", timeout=10).json()["server"]["services"]
+            assert (services["task_run_recorder"]["batch_size"], services["event_persister"]["batch_size"]) == (100, 100)
         finally:
             stop(proc)
     out = log_path.read_text()
