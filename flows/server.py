@@ -16,7 +16,7 @@ FLUSH_INTERVAL_S = 1.0
 # Prefect's server records task runs from the state events their engines send, and by
 # default writes each event in a transaction of its own (batch size 1): 20-22 ms of the
 # server's CPU per task run, on the cores the stages need. Written 100 at a time, or
-# whatever has come in each second, a task run costs the server 6-9 ms (bench.prefect_costs),
+# whatever has come in each second, a task run costs the server 6-7 ms (bench.prefect_costs),
 # and the UI shows its state at most a second late. Events themselves (the UI's event feed)
 # are written 100 at a time instead of 20, also within a second instead of five.
 SERVICE_SETTINGS: dict[str, str] = {
