@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import gzip
 import io
 import json
@@ -95,8 +96,11 @@ def prefect_api() -> Iterator[None]:
 
     from flows.server import service_settings_in_environment
 
-    # Its server is started from this environment: configured as a `fineflow` command's.
-    with service_settings_in_environment(), prefect_test_harness(server_startup_timeout=120):
+    with contextlib.ExitStack() as stack:
+        # Its server is started from this environment, configured as a `fineflow` command's;
+        # the settings leave the environment once it is up, not to reach other tests' servers.
+        with service_settings_in_environment():
+            stack.enter_context(prefect_test_harness(server_startup_timeout=120))
         yield
 
 

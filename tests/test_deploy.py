@@ -210,11 +210,14 @@ def test_fineflow_serve_runs_a_triggered_deployment(prefect_server, crawl, serve
 def test_fineflow_server_serves_a_ui_that_calls_its_own_port(tmp_path):
     import httpx
 
+    from flows.server import SERVICE_SETTINGS
     from tests.conftest import free_port, wait_healthy
 
     port = free_port()
     env = {**os.environ, "PREFECT_HOME": str(tmp_path / "home")}
     env.pop("PREFECT_API_URL", None)
+    for name in SERVICE_SETTINGS:  # the command must set them itself
+        env.pop(name, None)
     log_path = tmp_path / "server.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "server", "--port", str(port)], env=env,
