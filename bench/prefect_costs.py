@@ -111,7 +111,7 @@ def per_operation(med: dict[str, tuple[float, ...]], n: int) -> dict[str, tuple[
             "a progress artifact call (create or update)": progress}
 
 
-SERVERS = {"fineflow": "fineflow's", "prefect": "Prefect's defaults"}
+SERVERS = {"fineflow": "fineflow's", "prefect": "Prefect's default"}
 
 
 def measure_one(services: str, args: argparse.Namespace) -> dict[str, tuple[float, ...]]:
@@ -153,7 +153,8 @@ def main() -> None:
         done = subprocess.run([sys.executable, "-m", "bench.prefect_costs", "--only", services, "--n", str(args.n),
                                "--repeat", str(args.repeat), "--settle", str(args.settle)],
                               stdout=subprocess.PIPE, text=True, check=True)
-        medians[services] = json.loads(done.stdout.strip().splitlines()[-1])
+        # The last JSON line: anything Prefect logs to stdout on the way out comes before or after it.
+        medians[services] = json.loads([line for line in done.stdout.splitlines() if line.startswith("{")][-1])
 
     ours, stock = (per_operation(medians[services], args.n) for services in SERVERS)
     empty = medians["fineflow"]["empty"]
