@@ -138,15 +138,17 @@ def pipeline_flow(config: PipelineConfig, first: StageName = "download",
         write_plan(store, RunPlan(flow="pipeline", run_id=str(get_run_context().flow_run.id), crawl=crawl,
                                   outputs=planned))
         results, failures = _collect(chains, STAGE_NAMES[:min(hi, LAST_PER_WARC) + 1])
-    if failures:
-        _publish_funnel(results, crawl)
-        _publish_outputs(PipelineResult(shards=results), crawl, store.uri())
-        raise PipelineFailed(f"{len(failures)} of {len(paths)} WARC files failed: " + "; ".join(failures))
     result = PipelineResult(shards=results)
-    if hi > LAST_PER_WARC:
-        _run_wide(config, result, lo, hi, bind)
-    _publish_funnel(results, crawl)
-    _publish_outputs(result, crawl, store.uri())
+    # The funnel and the links to every output also when the run fails: what did finish is
+    # in storage, and those links are the UI's only ones to it.
+    try:
+        if failures:
+            raise PipelineFailed(f"{len(failures)} of {len(paths)} WARC files failed: " + "; ".join(failures))
+        if hi > LAST_PER_WARC:
+            _run_wide(config, result, lo, hi, bind)
+    finally:
+        _publish_funnel(results, crawl)
+        _publish_outputs(result, crawl, store.uri())
     _publish_summary(result, crawl)
     return result
 

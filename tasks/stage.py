@@ -4,9 +4,9 @@
 return at once if that output is already committed, otherwise clear leftovers, let the
 stage's function write its files, and commit the manifest last. `stage_task(stage)`
 wraps it as a Prefect task that adds retries with backoff and jitter, a cache keyed by
-that same content key, results persisted under the storage root, progress artifacts, a
-link artifact to the committed output, concurrency slots held inside the work, and
-logging; nothing else.
+that same content key, results persisted under the storage root, progress artifacts,
+concurrency slots held inside the work, and logging; nothing else. (Links to the outputs
+are the flow's: one `pipeline-outputs` artifact a run, not one per task run.)
 """
 
 from __future__ import annotations
@@ -180,17 +180,6 @@ class StageContext:
 
             create_markdown_artifact(markdown=text, key=key, description=description)
 
-    def link(self, url: str, text: str, description: str = "") -> None:
-        """A link artifact in the Prefect UI (nothing outside Prefect). It only points at
-        work already done, so failing to create it is logged, never raised."""
-        if self._artifacts:
-            from prefect.artifacts import create_link_artifact
-
-            try:
-                create_link_artifact(link=url, link_text=text, description=description)
-            except Exception as exc:  # noqa: BLE001 - the output is committed; the link is a convenience
-                self.logger.warning("link artifact to %s not created: %s", url, exc)
-
     @contextlib.contextmanager
     def slot(self, limit: str | None) -> Iterator[None]:
         """Hold one slot of the Prefect concurrency limit named `limit` (a tag limit is
@@ -358,9 +347,7 @@ def stage_task(stage: Stage[J], *, retries: int = 3, retry_delay_s: float = 10.0
 
         job = with_sources(job, sources)
         ctx = StageContext(stage.name, job.label, get_run_logger(), artifacts=True)
-        ref = stage.run(job, ctx)
-        _link_output(ctx, ref, job.label)
-        return ref
+        return stage.run(job, ctx)
 
     run.__name__ = run.__qualname__ = f"{stage.name}_stage"
     return task(
@@ -379,17 +366,6 @@ def stage_task(stage: Stage[J], *, retries: int = 3, retry_delay_s: float = 10.0
         # the client retries 2 s later (bench/overhead.py measured 8-13 s a demo run). A
         # stage that must be limited holds a slot itself (StageContext.slot).
     )
-
-
-def _link_output(ctx: StageContext, ref: OutputRef, label: str) -> None:
-    """A link artifact on the task run to the output's folder in storage, committed by this
-    run or found committed: from the UI to the files in one click. Unkeyed on purpose: one
-    per shard would flood the UI's Artifacts page; they show on the task and flow runs.
-    A task answered from Prefect's cache does not run, so it adds none (the flow's
-    `pipeline-outputs` table links every output)."""
-    title = ref.stage if label == ref.stage else f"{ref.stage} {label}"
-    how = "found already committed" if ref.reused else "committed"
-    ctx.link(ref.url, title, description=f"`{ref.dir}`: {len(ref.files)} files, {how}.")
 
 
 def results_location(storage: StorageConfig) -> Path | str:
