@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field
 
 from flows.config import PipelineConfig
 from flows.limits import ensure_tag_limit, limit_name
-from flows.runners import download_runner_for, flow_run_settings, task_runner_for
+from flows.runners import StageProcessPool, download_runner_for, flow_run_settings, task_runner_for
 from storage import Store
 from storage.runs import PlannedOutput, RunPlan, write_plan
 from tasks.accounting import AccountingError, check_balance, check_handover
@@ -103,7 +103,9 @@ def run_pipeline(config: PipelineConfig, first: StageName = "download", last: St
                  return_state: bool = False):
     """Call the flow with the task runner and the Prefect settings the config asks for."""
     runner = task_runner_for(config, first, last)
-    with flow_run_settings(config.runner):
+    # A process pool's workers import the stages while the engine creates the flow run.
+    early = runner.spawned_early() if isinstance(runner, StageProcessPool) else nullcontext()
+    with flow_run_settings(config.runner), early:
         return pipeline_flow.with_options(task_runner=runner)(config, first, last, return_state=return_state)
 
 

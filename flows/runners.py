@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import gc
 import logging
+import multiprocessing
 import os
 import threading
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
+from multiprocessing.queues import Queue
 from typing import Any
 
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
@@ -16,16 +20,18 @@ from tasks.worker import exit_without_teardown, prepare_worker
 
 
 class StageProcessPool(ProcessPoolTaskRunner):
-    """Prefect's process pool, whose workers are set up once for many task runs.
+    """Prefect's process pool, whose workers are set up once for many task runs, and can
+    be spawned before the flow run that uses them exists (`spawned_early`).
 
     Prefect ships the flow run's context with every task run, and a pool worker rebuilds
     all of it each time. Some of that is the same for the pool's whole life, so each
-    worker, before its first task run, sets it up once (`start_worker`), through the
-    pool's `initializer`:
+    worker, before its first task run, sets it up once (`start_worker`, the pool's
+    initializer): it imports the stages, then waits for the flow run's setup, handed to
+    every worker at the first submission (`PoolWorkers.hand`):
     - the settings. Prefect serializes them once per runner and rebuilds the whole
       settings model from them for every task run in a worker: about 30 ms of CPU per task
-      run, most of what the engine costs a worker (bench/overhead.py). The settings are
-      serialized at the first submission, as Prefect serializes them for every task run
+      run, most of what the engine costs a worker (bench/overhead.py). They are serialized
+      at the first submission, as Prefect serializes them for every task run
       (`serialize_context`), so they are exactly the ones it would have sent, and left out
       of every task run's context;
     - an API client. The engine otherwise builds a new one for every task run (with a TLS
@@ -33,28 +39,60 @@ class StageProcessPool(ProcessPoolTaskRunner):
       Prefect's `get_client` returns the client already in context;
     - Prefect's collections, only if a block in the context needs one
       (`load_collections_for`): otherwise prefect-dask's import of distributed is skipped.
-    Then it imports the stages and freezes what is alive out of the garbage collector's
-    way (`tasks.worker.prepare_worker`). A worker ends without the interpreter's teardown
-    (`tasks.worker.exit_without_teardown`), which the pool's shutdown would wait for.
+    A worker ends without the interpreter's teardown (`tasks.worker.exit_without_teardown`),
+    which the pool's shutdown would wait for.
 
     The pool's machinery (a message queue and its thread, the executor, the resolver
     threads) starts at the first submission, not when the runner is entered: Prefect
     enters a duplicate of the runner in the worker around every task run, never submits
     to it, and building and tearing all that down cost a worker about 6 ms per task run.
-    All the workers are spawned then (`_start`), so they import while upstream work runs.
+    All the workers are spawned by then, so they import while upstream work runs.
     """
 
     def __init__(self, max_workers: int | None = None) -> None:
-        super().__init__(max_workers=max_workers, initializer=start_worker)
+        super().__init__(max_workers=max_workers)
+        self._early: PoolWorkers | None = None
+
+    @contextmanager
+    def spawned_early(self) -> Iterator[StageProcessPool]:
+        """Spawn the workers now, for the flow run this runner is about to be given to.
+
+        Creating the flow run and entering its runner take the engine 0.15-0.25 s, during
+        which the workers can already be importing the stages (1.2-1.5 s before they can
+        take a task run). The engine enters a duplicate of the flow's runner: the workers go
+        to the first duplicate made (`duplicate`). Workers no flow run used end with the
+        block; each finishes its imports first (the block does not wait for that, but the
+        interpreter's exit does).
+        """
+        self._early = PoolWorkers(self._max_workers)
+        try:
+            yield self
+        finally:
+            self._discard_early()
+
+    def duplicate(self) -> StageProcessPool:
+        runner = super().duplicate()
+        runner._early, self._early = self._early, None
+        return runner
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A flow's runner is pickled with it; workers (and their queues) never travel.
+        return {**self.__dict__, "_early": None}
 
     def __enter__(self) -> StageProcessPool:
-        # Filled at the first submission, before any worker is spawned, and handed to each.
-        self._worker_setup: dict[str, Any] = {}
-        self._initargs = (self._worker_setup,)
         # Made here, not in __init__: a flow's runner is pickled with it, a lock cannot be.
         self._start_lock = threading.Lock()
         TaskRunner.__enter__(self)
         return self
+
+    def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
+        self._discard_early()
+        super().__exit__(exc_type, exc_value, traceback)
+
+    def _discard_early(self) -> None:
+        early, self._early = self._early, None
+        if early is not None:
+            early.discard()
 
     def submit(self, *args: Any, **kwargs: Any) -> Any:
         if self._started:  # if not, Prefect's submit says so
@@ -64,32 +102,67 @@ class StageProcessPool(ProcessPoolTaskRunner):
         return super().submit(*args, **kwargs)
 
     def _start(self) -> None:
-        """Prefect's own start, then every worker spawned at once.
-
-        The executor would spawn a worker only as a task run reaches it, after the task
-        run's upstream futures are done: behind the downloads for the first extracts. A
-        worker spends over a second importing the stages before its first task run, and
-        that can happen while the upstream work runs.
+        """What Prefect's `__enter__` starts, on workers spawned early or now, every one at
+        once: the executor would spawn a worker only as a task run reaches it, after the
+        task run's upstream futures are done (behind the downloads, for the first extracts).
         """
         from prefect.context import serialize_context
 
         # What Prefect serializes for every submission of the runner's life (its submit
         # caches it too); the settings go to the workers once, here.
         context = serialize_context()
-        self._worker_setup.update(settings_context=context.get("settings_context") or {},
-                                  block_types=sorted(block_types(context.get("flow_run_context"))))
-        # Prefect's start marks the runner started, and refuses to if it already is.
-        self._started = False
-        super().__enter__()
-        # The executor spawns one worker per submission while none is idle: a no-op each.
-        for _ in range(self._max_workers):
-            self._executor.submit(os.getpid)
+        workers, self._early = self._early or PoolWorkers(self._max_workers), None
+        workers.hand({"settings_context": context.get("settings_context") or {},
+                      "block_types": sorted(block_types(context.get("flow_run_context")))})
+        self._subprocess_message_queue = workers.messages
+        self._message_forwarding_thread = threading.Thread(
+            target=self._forward_subprocess_messages, name="ProcessPoolTaskRunnerMessageForwarder", daemon=True)
+        self._message_forwarding_thread.start()
+        self._executor = workers.executor
+        self._resolver_executor = ThreadPoolExecutor(max_workers=self._max_workers)
 
     def _resolve_futures_and_submit(self, *args: Any, context: dict[str, Any], **kwargs: Any) -> Any:
         # Prefect 3.8's private step between a submission and the executor (Prefect is pinned
         # below 3.9; tests/test_runners.py fails if workers rebuild settings again): every
         # task run's context goes without the settings, which the workers already hold.
         return super()._resolve_futures_and_submit(*args, context={**context, "settings_context": {}}, **kwargs)
+
+
+class PoolWorkers:
+    """A process pool's workers, spawned as Prefect's `ProcessPoolTaskRunner.__enter__`
+    spawns them (Prefect 3.8: its initializer, with the queue that forwards the workers'
+    events and logs to this process), each running `start_worker` with a queue of its own
+    that brings it the flow run's setup."""
+
+    def __init__(self, max_workers: int) -> None:
+        from prefect.task_runners import _initialize_process_pool_worker
+
+        context = multiprocessing.get_context("spawn")
+        self.messages = context.Queue()
+        self._setup = context.Queue()
+        self._size = max_workers
+        self.executor = ProcessPoolExecutor(max_workers=max_workers, mp_context=context,
+                                            initializer=_initialize_process_pool_worker,
+                                            initargs=(self.messages, start_worker, (self._setup,)))
+        # The executor spawns one worker per submission while none is idle: a no-op each.
+        for _ in range(max_workers):
+            self.executor.submit(os.getpid)
+
+    def hand(self, setup: dict[str, Any] | None) -> None:
+        """The flow run's setup to every worker (None: no run will use them)."""
+        for _ in range(self._size):
+            self._setup.put(setup)
+
+    def discard(self) -> None:
+        """End workers no flow run will use, without waiting for them here: a thread of
+        this process waits (so its exit does). Until they have started, they need this
+        side's queues, whose semaphores are unlinked once nothing here holds them."""
+        self.hand(None)
+        threading.Thread(target=self._shut_down, name="fineflow-unused-pool-workers").start()
+
+    def _shut_down(self) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=True)
+        self.messages.close()
 
 
 def block_types(serialized: Any) -> set[str]:
@@ -102,15 +175,22 @@ def block_types(serialized: Any) -> set[str]:
     return set()
 
 
-def start_worker(setup: dict[str, Any]) -> None:
-    """The pool's initializer: the flow run's settings and one API client for the worker's
-    life, Prefect's collections if the run needs them, then the stages' modules. At the
-    end of its life the worker skips the interpreter's teardown (registered first, to run
-    after every other exit handler)."""
+def start_worker(setup: Queue) -> None:
+    """The pool's initializer: import the stages (`tasks.worker.prepare_worker`), then take
+    the flow run's setup from `setup` and enter its settings and one API client for the
+    worker's life, and Prefect's collections if the run needs them. None: no flow run will
+    use this worker, which returns to end with the pool. At the end of its life the worker
+    skips the interpreter's teardown (registered first, to run after every other exit
+    handler)."""
     exit_without_teardown()
-    enter_for_life(setup.get("settings_context") or {})
-    load_collections_for(setup.get("block_types", ()))
     prepare_worker()
+    given = setup.get()
+    if given is None:
+        return
+    enter_for_life(given.get("settings_context") or {})
+    load_collections_for(given.get("block_types", ()))
+    # What the settings and the client hold lives as long as the process too.
+    gc.freeze()
 
 
 def load_collections_for(slugs: Iterable[str]) -> bool:

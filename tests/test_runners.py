@@ -222,6 +222,71 @@ def test_every_worker_starts_at_the_first_submission_not_when_its_task_run_is_re
         assert started < upstream_done - 2, f"a worker started {started - upstream_done:+.1f} s after its upstream"
 
 
+def process_started(pid: int) -> float:
+    """When process `pid` started, wall clock."""
+    ticks = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[19])
+    return time.time() - (time.clock_gettime(time.CLOCK_BOOTTIME) - ticks / os.sysconf("SC_CLK_TCK"))
+
+
+def wait_gone(pids: set[int], timeout: float = 30.0) -> set[int]:
+    """The processes among `pids` still alive after up to `timeout` s (zombies are gone)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        alive = {pid for pid in pids if os.path.exists(f"/proc/{pid}")
+                 and open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"}
+        if not alive:
+            return alive
+        time.sleep(0.1)
+    return alive
+
+
+@task(name="worker-pid")
+def worker_pid(i: int) -> int:
+    return os.getpid()
+
+
+@flow(name="worker-pids")
+def worker_pids(n: int, fail: bool = False) -> list[int]:
+    if fail:
+        raise ValueError("failed before its first submission")
+    return [future.result() for future in [worker_pid.submit(i) for i in range(n)]]
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_workers_spawned_early_run_the_flows_task_runs_and_end_with_it():
+    runner = StageProcessPool(max_workers=2)
+    with runner.spawned_early():
+        spawned = set(runner._early.executor._processes)
+        started = [process_started(pid) for pid in spawned]
+        time.sleep(0.5)  # the engine's own start, longer
+        state = worker_pids.with_options(task_runner=runner)(6, return_state=True)
+    assert state.is_completed(), state.message
+    # Those workers ran every task run (no other was spawned), all of them started first.
+    assert len(spawned) == 2 and set(state.result()) <= spawned
+    flow_run = newest_flow_run("worker-pids")
+    assert max(started) < flow_run.start_time.timestamp()
+    assert not wait_gone(spawned, timeout=5)
+
+
+@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.parametrize("how", ["no flow run", "a run that fails first"])
+def test_workers_spawned_early_that_no_task_run_uses_end_on_their_own(how):
+    runner = StageProcessPool(max_workers=2)
+    started = time.monotonic()
+    with runner.spawned_early():
+        processes = list(runner._early.executor._processes.values())
+        if how != "no flow run":
+            state = worker_pids.with_options(task_runner=runner)(2, fail=True, return_state=True)
+            assert state.is_failed() and "failed before its first submission" in state.message
+    # The block does not wait for them to finish their imports; they then end by themselves,
+    # cleanly (they still need this side's queues to start: exit status 1 if those are gone).
+    assert time.monotonic() - started < 1.0 or how != "no flow run"
+    deadline = time.monotonic() + 30
+    while any(p.exitcode is None for p in processes) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [p.exitcode for p in processes] == [0, 0]
+
+
 def test_cpu_bound_stages_get_the_stage_process_pool():
     config = PipelineConfig.load(overrides={"runner": {"workers": 3}})
     runner = task_runner_for(config, "download", "train")
