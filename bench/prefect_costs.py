@@ -11,7 +11,8 @@ each of `--n` tasks doing one thing:
 
   empty     the flow alone, no task: the baseline every other row is measured against
   tasks     a task run that does nothing (its Pending, Running and Completed events)
-  links     a task run that creates one link artifact (as every fineflow stage task does)
+  links     a task run that creates one link artifact (as every fineflow stage task did, until
+            the cost measured here moved the links into the flow's one `pipeline-outputs`)
   progress  a task run that creates a progress artifact and updates it 5 times
 
 Each flow is followed by `--settle` seconds in the measured window, for the server's
