@@ -226,16 +226,13 @@ def test_every_worker_starts_at_the_first_submission_not_when_its_task_run_is_re
         assert started < upstream_done - 2, f"a worker started {started - upstream_done:+.1f} s after its upstream"
 
 
-def wait_gone(pids: set[int], timeout: float = 30.0) -> set[int]:
-    """The processes among `pids` still alive after up to `timeout` s (zombies are gone)."""
+def exit_codes(processes: list, timeout: float = 30.0) -> list[int | None]:
+    """The exit codes of this process's children `processes` once all have ended, or after
+    `timeout` s (None for one still running)."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        alive = {pid for pid in pids if os.path.exists(f"/proc/{pid}")
-                 and open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"}
-        if not alive:
-            return alive
+    while any(p.exitcode is None for p in processes) and time.monotonic() < deadline:
         time.sleep(0.1)
-    return alive
+    return [p.exitcode for p in processes]
 
 
 @task(name="worker-pid")
@@ -254,7 +251,8 @@ def worker_pids(n: int, fail: bool = False) -> list[int]:
 def test_workers_spawned_early_run_the_flows_task_runs_and_end_with_it():
     runner = StageProcessPool(max_workers=2)
     with runner.spawned_early():
-        spawned = set(runner._early.executor._processes)
+        processes = list(runner._early.executor._processes.values())
+        spawned = {p.pid for p in processes}
         started = [process_started(pid) for pid in spawned]
         time.sleep(0.5)  # the engine's own start, longer
         state = worker_pids.with_options(task_runner=runner)(6, return_state=True)
@@ -263,7 +261,7 @@ def test_workers_spawned_early_run_the_flows_task_runs_and_end_with_it():
     assert len(spawned) == 2 and set(state.result()) <= spawned
     flow_run = newest_flow_run("worker-pids")
     assert max(started) < flow_run.start_time.timestamp()
-    assert not wait_gone(spawned, timeout=5)
+    assert exit_codes(processes, timeout=5) == [0, 0]
 
 
 @pytest.mark.usefixtures("prefect_api")
@@ -280,10 +278,7 @@ def test_workers_spawned_early_that_no_task_run_uses_end_on_their_own(how):
     # cleanly (they still need this side's queues to start: exit status 1 if those are gone).
     if how == "no flow run":
         assert time.monotonic() - started < 1.0
-    deadline = time.monotonic() + 30
-    while any(p.exitcode is None for p in processes) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert [p.exitcode for p in processes] == [0, 0]
+    assert exit_codes(processes) == [0, 0]
 
 
 def test_cpu_bound_stages_get_the_stage_process_pool():
