@@ -7,6 +7,7 @@ deployments), listed under its own flow, with the pipeline's config as its only
 parameter (the UI's form). Each runs the `pipeline` flow as its subflow, with the task
 runner its config names: a flow's own task runner is fixed when it is defined, so a
 deployment of `pipeline_flow` itself would always run Prefect's default, threads.
+Like `pipeline`, none persists its result: references to outputs already in storage.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from flows.config import PipelineConfig
 from flows.pipeline import STAGE_NAMES, PipelineResult, StageName, _run_name, run_crawl, run_pipeline
 
 
-@flow(name="fineflow", flow_run_name=_run_name, log_prints=False)
+@flow(name="fineflow", flow_run_name=_run_name, log_prints=False, persist_result=False)
 def fineflow_flow(config: PipelineConfig, first: StageName = "download", last: StageName = "train") -> PipelineResult:
     """Stages `first`..`last` of the pipeline, with the task runner `config.runner` names."""
     return run_pipeline(config, first, last)
@@ -37,7 +38,7 @@ def stage_flow(stage: StageName) -> Flow:
     run_stage.__name__ = run_stage.__qualname__ = f"{stage}_flow"
     run_stage.__doc__ = (f"The {stage} stage alone, against the outputs already in storage, with the task "
                          f"runner `config.runner` names.")
-    return flow(run_stage, name=f"fineflow-{stage}", flow_run_name=run_name, log_prints=False)
+    return flow(run_stage, name=f"fineflow-{stage}", flow_run_name=run_name, log_prints=False, persist_result=False)
 
 
 # Module attributes, so deployments can name them as entry points (flows/entrypoints.py:filter_flow).

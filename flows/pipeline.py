@@ -9,11 +9,12 @@ already there).
 
 from __future__ import annotations
 
+import copy
 from collections import defaultdict
 from contextlib import nullcontext
 from typing import Any, Literal
 
-from prefect import Task, flow, get_run_logger, task
+from prefect import Flow, Task, flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.context import get_run_context
 from prefect.futures import PrefectFuture
@@ -33,7 +34,8 @@ from tasks.dedup import DEDUP_STAGES, committed_dedup, plan_dedup, submit_dedup
 from tasks.download import DOWNLOAD, POLITE_TAG, DownloadJob, download_task
 from tasks.extract import EXTRACT, ExtractJob, extract_task
 from tasks.filter import FILTER, FilterJob, filter_task
-from tasks.stage import OutputRef, Stage, StageJob, committed_ref, for_storage, retry_unless_permanent, with_sources
+from tasks.stage import (OutputRef, Stage, StageJob, committed_ref, for_storage, results_location,
+                         retry_unless_permanent, with_sources)
 from tasks.tokenize import TOKENIZE, token_totals, tokenize_jobs, tokenize_task
 from tasks.tokenizer import TOKENIZER, tokenizer_job, tokenizer_task
 from tasks.train import TRAIN, train_job, train_task
@@ -106,10 +108,25 @@ def run_pipeline(config: PipelineConfig, first: StageName = "download", last: St
     # A process pool's workers import the stages while the engine creates the flow run.
     early = runner.spawned_early() if isinstance(runner, StageProcessPool) else nullcontext()
     with flow_run_settings(config.runner), early:
-        return pipeline_flow.with_options(task_runner=runner)(config, first, last, return_state=return_state)
+        return for_run(pipeline_flow, runner, config)(config, first, last, return_state=return_state)
 
 
-@flow(name="pipeline", flow_run_name=_run_name, log_prints=False)
+def for_run(flow_: Flow, runner: TaskRunner, config: PipelineConfig) -> Flow:
+    """The flow with this run's task runner, and its result storage under the storage root,
+    where the stages persist theirs: without one, the engine asks the server for its default
+    twice as the run starts, two round trips before it begins.
+
+    A copy, not Prefect's `with_options`, which builds a new Flow and generates its
+    parameter schema (the whole PipelineConfig's) again: 36 ms of CPU before every run."""
+    copied = copy.copy(flow_)
+    copied.task_runner = runner
+    copied.result_storage = results_location(config.storage)
+    return copied
+
+
+# persist_result=False: the result is references to outputs already committed in storage,
+# and unset, the engine asks the server whether it has a default storage as each run starts.
+@flow(name="pipeline", flow_run_name=_run_name, log_prints=False, persist_result=False)
 def pipeline_flow(config: PipelineConfig, first: StageName = "download",
                   last: StageName = "train") -> PipelineResult:
     """Run stages `first`..`last` for the selected WARC files of a crawl."""
