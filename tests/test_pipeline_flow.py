@@ -114,6 +114,25 @@ def test_the_run_links_every_output_in_storage(sample_server, tmp_path):
         assert f"[{ref.key}]({ref.url}) *reused*" in relinked
 
 
+def test_a_run_starts_without_asking_the_server_for_result_storage(sample_server, tmp_path, monkeypatch):
+    # Each such question is a round trip before the run begins; the run's result storage is
+    # the storage root's, and the flow's own result (references to outputs) is not persisted.
+    from prefect.client.orchestration import SyncPrefectClient
+
+    from flows.pipeline import pipeline_flow
+
+    asked = []
+    original = SyncPrefectClient.read_server_default_result_storage
+    monkeypatch.setattr(SyncPrefectClient, "read_server_default_result_storage",
+                        lambda client: asked.append(1) or original(client))
+    config = config_for(sample_server, tmp_path / "store", **{"download.selection": {"first": 1}})
+    state = run_pipeline(config, "download", "download", return_state=True)
+    assert state.is_completed() and state.result().shards
+    assert asked == []
+    # The run had a copy of the flow: the module's own keeps Prefect's defaults.
+    assert pipeline_flow.result_storage is None and pipeline_flow.persist_result is False
+
+
 def test_a_run_that_fails_in_a_run_wide_stage_still_links_what_is_in_storage(sample_server, tmp_path):
     config = config_for(sample_server, tmp_path / "store", **{"download.selection": {"first": 1}})
     refs = next(iter(run_pipeline(config, "download", "filter").shards.values()))
