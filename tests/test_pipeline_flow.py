@@ -129,7 +129,7 @@ def test_a_run_starts_without_asking_the_server_for_result_storage(sample_server
     state = run_pipeline(config, "download", "download", return_state=True)
     assert state.is_completed() and state.result().shards
     assert asked == []
-    # The run had a copy of the flow: the module's own keeps Prefect's defaults.
+    # The run had a copy of the flow with its storage set: the module's own is as defined.
     assert pipeline_flow.result_storage is None and pipeline_flow.persist_result is False
 
 
