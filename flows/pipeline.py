@@ -210,13 +210,15 @@ def _submit_chains(chains: list[dict[str, Any]], config: PipelineConfig, crawl: 
 
 def _binder(config: PipelineConfig):
     """A stage task bound to the storage root, with the retries the config gives its stage."""
+    location = results_location(config.storage)
+
     def bind(stage_task_: Task, name: str) -> Task:
         download = name == "download"
         retries = config.download.retries if download else config.runner.retries
         delay = config.download.retry_delay_s if download else config.runner.retry_delay_s
         if name == "train":
             retries = config.runner.train_retries
-        return for_storage(stage_task_, config.storage, retries=retries,
+        return for_storage(stage_task_, config.storage, location, retries=retries,
                            retry_delay_seconds=exponential_backoff(delay))
     return bind
 

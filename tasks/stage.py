@@ -387,6 +387,9 @@ def results_location(storage: StorageConfig) -> Path | str:
     return f"remote-file-system/{name}"
 
 
-def for_storage(stage_task_: Task, storage: StorageConfig, **options: Any) -> Task:
-    """The same task with its results persisted under `storage`'s root."""
-    return stage_task_.with_options(result_storage=results_location(storage), **options)
+def for_storage(stage_task_: Task, storage: StorageConfig, location: Path | str | None = None,
+                **options: Any) -> Task:
+    """The same task with its results persisted under `storage`'s root: at `location`, its
+    `results_location` when the caller resolved it already (on S3 that saves a block, API
+    calls a flow binding many stages makes once)."""
+    return stage_task_.with_options(result_storage=location or results_location(storage), **options)
